@@ -1,0 +1,98 @@
+"""The one training loop that every phase uses.
+
+A phase supplies the modules it trains, an optimizer, a function that draws
+the batches of one epoch, and a loss on a batch. The loop steps the
+optimizer, records the mean loss per epoch, and stops on a non-finite loss
+after restoring the weights of the last finite epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["TrainingDiverged", "Phase", "run_epochs", "batch_indices"]
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when a loss becomes non-finite; the weights are already restored."""
+
+
+@dataclass
+class Phase:
+    """What one training phase needs.
+
+    Attributes
+    ----------
+    modules : sequence of nn.Module
+        Modules whose weights are restored on divergence.
+    optimizer : torch.optim.Optimizer
+    batches : callable
+        Returns the iterable of batches of one epoch.
+    loss : callable
+        ``loss(batch) -> Tensor`` (scalar).
+    scheduler : optional learning-rate scheduler, stepped after every batch.
+    max_grad_norm : float or None
+        Gradient clipping.
+    """
+
+    modules: Sequence[nn.Module]
+    optimizer: torch.optim.Optimizer
+    batches: Callable[[], Iterable]
+    loss: Callable[..., Tensor]
+    scheduler: object | None = None
+    max_grad_norm: float | None = None
+    losses: list[float] = field(default_factory=list)
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
+    """Random batches of ``range(n)`` (one epoch, the last batch may be short)."""
+    perm = torch.randperm(n, generator=generator)
+    return list(perm.split(batch_size))
+
+
+def run_epochs(phase: Phase, n_epochs: int, on_epoch: Callable[[int, float], None] | None = None) -> list[float]:
+    """Train ``phase`` for ``n_epochs`` epochs and return the mean loss of each.
+
+    Raises
+    ------
+    TrainingDiverged
+        If a loss or gradient is non-finite. The modules then hold the weights
+        they had at the start of that epoch.
+    """
+    means = []
+    for epoch in range(n_epochs):
+        snapshot = [copy.deepcopy(m.state_dict()) for m in phase.modules]
+        total, count = 0.0, 0
+        for batch in phase.batches():
+            loss = phase.loss(batch)
+            if not torch.isfinite(loss):
+                _restore(phase.modules, snapshot)
+                raise TrainingDiverged(f"non-finite loss at epoch {epoch}")
+            phase.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            params = [p for g in phase.optimizer.param_groups for p in g["params"]]
+            if phase.max_grad_norm is not None:
+                norm = torch.nn.utils.clip_grad_norm_(params, phase.max_grad_norm)
+                if not torch.isfinite(norm):
+                    _restore(phase.modules, snapshot)
+                    raise TrainingDiverged(f"non-finite gradient at epoch {epoch}")
+            phase.optimizer.step()
+            if phase.scheduler is not None:
+                phase.scheduler.step()
+            total += float(loss.detach())
+            count += 1
+        means.append(total / max(count, 1))
+        phase.losses.append(means[-1])
+        if on_epoch is not None:
+            on_epoch(epoch, means[-1])
+    return means
+
+
+def _restore(modules: Sequence[nn.Module], snapshot: list[dict]) -> None:
+    for m, s in zip(modules, snapshot):
+        m.load_state_dict(s)

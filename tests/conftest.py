@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from skqflow import OTFlowTransformer, stack
+from skqflow.datasets import make_gaussian_pair
+
+# A configuration small enough for sklearn's generic checks (well under a second a fit).
+FAST = dict(
+    hidden_layer_sizes=(16, 16),
+    classifier_hidden_layer_sizes=(16,),
+    n_time_steps=2,
+    n_substeps=1,
+    init_epochs=2,
+    max_iter=1,
+    refine_epochs=1,
+    classifier_epochs=1,
+    classifier_inner_epochs=1,
+    batch_size=64,
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="session")
+def gaussian_2d():
+    pair = make_gaussian_pair(2, random_state=3)
+    X_p, X_q = pair.sample(600, random_state=4)
+    return pair, X_p, X_q
+
+
+@pytest.fixture(scope="session")
+def fitted_small(gaussian_2d):
+    """A quickly trained flow (not accurate; for invariants that hold for any flow)."""
+    _, X_p, X_q = gaussian_2d
+    X, y = stack(X_p, X_q)
+    return OTFlowTransformer(**{**FAST, "init_epochs": 10, "hidden_layer_sizes": (32, 32), "n_time_steps": 4, "n_substeps": 2}).fit(X, y)
