@@ -11,6 +11,7 @@ import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
@@ -272,7 +273,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not warm)
         sizes = _check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
         clf_sizes = _check_layers(self.classifier_hidden_layer_sizes, "classifier_hidden_layer_sizes")
-        rng = np.random.RandomState(_seed_of(self.random_state))
+        rng = check_random_state(self.random_state)
         if y is None:
             self.classes_ = None
             X_p = X
@@ -525,7 +526,8 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         X = self._check_X(X)
         if y is None or self.classes_ is None:
             X_p = X
-            X_q = sample_reference(self.reference, len(X), X.shape[1], _seed_of(self.random_state))
+            # a fixed draw, so that the score of the same rows is always the same
+            X_q = sample_reference(self.reference, len(X), X.shape[1], np.random.RandomState(0))
         else:
             classes, X_p, X_q = split_domains(X, y, min_rows=1)
             if not np.array_equal(classes, self.classes_):
@@ -556,11 +558,3 @@ def _check_layers(sizes, name):
     if not sizes or min(sizes) < 1:
         raise ValueError(f"{name} must hold positive integers; got {sizes}")
     return sizes
-
-
-def _seed_of(random_state):
-    from sklearn.utils import check_random_state
-
-    if isinstance(random_state, np.random.RandomState):
-        return random_state
-    return check_random_state(random_state).randint(0, 2**31 - 1) if random_state is None else random_state

@@ -1,0 +1,76 @@
+"""Accuracy against the closed-form Gaussian OT map and W2 (DESIGN.md section 3)."""
+
+import numpy as np
+import pytest
+
+from skqflow import OTFlowTransformer, stack
+from skqflow.datasets import make_gaussian_pair
+
+
+def _relative_error(mapped, truth, X):
+    return np.mean(np.linalg.norm(mapped - truth, axis=1) / np.linalg.norm(truth - X, axis=1))
+
+
+@pytest.mark.parametrize("d", [2, 5])
+def test_map_cost_and_midpoint_match_closed_form(d):
+    pair = make_gaussian_pair(d, random_state=10 + d)
+    X_p, X_q = pair.sample(3000, random_state=1)
+    X_test, _ = pair.sample(2000, random_state=2)
+    flow = OTFlowTransformer(
+        hidden_layer_sizes=(128, 128), init_epochs=40, max_iter=1, refine_epochs=3,
+        classifier_epochs=5, learning_rate_init=3e-3, random_state=0,
+    ).fit(*stack(X_p, X_q))
+
+    truth = pair.ot_map(X_test)
+    assert _relative_error(flow.transform(X_test), truth, X_test) < 0.15
+    assert flow.transport_cost(X_test) == pytest.approx(pair.w2_squared, rel=0.10)
+    mid_truth = pair.ot_interpolate(X_test, 0.5)
+    mid = flow.interpolate(X_test, 0.5)
+    assert _relative_error(mid, mid_truth, X_test) < 0.15 / 2 * 2  # displacement to t=0.5 is half
+    # the inverse map is the inverse OT map
+    Y_test = pair.ot_map(X_test)
+    assert _relative_error(flow.inverse_transform(Y_test), X_test, Y_test) < 0.15
+
+
+def test_fit_against_standard_normal_reference():
+    """With y=None the flow is a normalizing flow: T(X) ~ N(0, I)."""
+    pair = make_gaussian_pair(3, random_state=5)
+    X_p, _ = pair.sample(3000, random_state=1)
+    flow = OTFlowTransformer(hidden_layer_sizes=(64, 64), init_epochs=30, max_iter=0,
+                             learning_rate_init=3e-3, random_state=0).fit(X_p)
+    assert flow.classes_ is None
+    X_test, _ = pair.sample(4000, random_state=2)
+    Z = flow.transform(X_test)
+    assert np.abs(Z.mean(0)).max() < 0.1
+    assert np.abs(np.cov(Z.T) - np.eye(3)).max() < 0.15
+    # the OT map to N(0, I) is known in closed form too
+    from skqflow.datasets import GaussianPair
+
+    target = GaussianPair(pair.mean_p, pair.cov_p, np.zeros(3), np.eye(3))
+    assert _relative_error(Z, target.ot_map(X_test), X_test) < 0.15
+
+
+def test_refinement_lowers_cost_of_linear_init():
+    """Algorithm 1 shortens the independent-coupling flow without losing the target."""
+    pair = make_gaussian_pair(2, random_state=7)
+    X_p, X_q = pair.sample(3000, random_state=1)
+    X_test, Y_test = pair.sample(3000, random_state=2)
+    X, y = stack(X_p, X_q)
+    test_X, test_y = stack(X_test, Y_test)
+    flow = OTFlowTransformer(
+        init="linear", hidden_layer_sizes=(64, 64), init_epochs=30, max_iter=0,
+        learning_rate_init=3e-3, random_state=0,
+    ).fit(X, y)
+    cost_before, score_before = flow.transport_cost(X_test), flow.score(test_X, test_y)
+    err_before = _relative_error(flow.transform(X_test), pair.ot_map(X_test), X_test)
+
+    flow.set_params(warm_start=True, max_iter=2, refine_epochs=8, classifier_epochs=10,
+                    refine_learning_rate=2e-4, gamma=0.01)
+    flow.fit(X, y)
+    cost_after, score_after = flow.transport_cost(X_test), flow.score(test_X, test_y)
+    err_after = _relative_error(flow.transform(X_test), pair.ot_map(X_test), X_test)
+
+    assert cost_before > pair.w2_squared  # the independent coupling is not optimal
+    assert cost_after < cost_before
+    assert score_after >= score_before  # energy distance at least as small
+    assert err_after < err_before
