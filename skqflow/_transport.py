@@ -82,7 +82,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         Refinement rounds (the paper's "Tot"); ``0`` keeps the initial flow.
     init_epochs : int, default=30
         Epochs of flow matching.
-    refine_epochs : int, default=10
+    refine_epochs : int, default=5
         ``E``, flow epochs per direction and round.
     classifier_epochs : int, default=20
         ``E0``, classifier epochs at the start of each direction of a round
@@ -95,10 +95,10 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         Rows per batch (of each side) for the classifiers.
     classifier_hidden_layer_sizes : tuple of int, default=(256, 256, 256)
         Hidden widths of the two classifiers.
-    learning_rate_init : float, default=1e-3
+    learning_rate_init : float, default=3e-3
         Adam learning rate of flow matching (cosine-decayed) and of the
         classifiers.
-    refine_learning_rate : float, default=5e-5
+    refine_learning_rate : float, default=1e-5
         Adam learning rate of the flow during the refinement; all learning
         rates are halved after each round.
     warm_start : bool, default=False
@@ -208,14 +208,14 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         init="minibatch_ot",
         max_iter=1,
         init_epochs=30,
-        refine_epochs=10,
+        refine_epochs=5,
         classifier_epochs=20,
         classifier_inner_epochs=2,
         batch_size=512,
         classifier_batch_size=256,
         classifier_hidden_layer_sizes=(256, 256, 256),
-        learning_rate_init=1e-3,
-        refine_learning_rate=5e-5,
+        learning_rate_init=3e-3,
+        refine_learning_rate=1e-5,
         warm_start=False,
         validation_fraction=0.1,
         adjoint=False,

@@ -17,8 +17,8 @@ def test_map_cost_and_midpoint_match_closed_form(d):
     X_p, X_q = pair.sample(3000, random_state=1)
     X_test, _ = pair.sample(2000, random_state=2)
     flow = OTFlowTransformer(
-        hidden_layer_sizes=(128, 128), init_epochs=40, max_iter=1, refine_epochs=3,
-        classifier_epochs=5, learning_rate_init=3e-3, random_state=0,
+        hidden_layer_sizes=(64, 64), init_epochs=40, max_iter=0, learning_rate_init=3e-3,
+        random_state=0,
     ).fit(*stack(X_p, X_q))
 
     truth = pair.ot_map(X_test)
@@ -26,7 +26,8 @@ def test_map_cost_and_midpoint_match_closed_form(d):
     assert flow.transport_cost(X_test) == pytest.approx(pair.w2_squared, rel=0.10)
     mid_truth = pair.ot_interpolate(X_test, 0.5)
     mid = flow.interpolate(X_test, 0.5)
-    assert _relative_error(mid, mid_truth, X_test) < 0.15 / 2 * 2  # displacement to t=0.5 is half
+    # relative to the full displacement, the midpoint error is half the map error
+    assert _relative_error(mid, mid_truth, X_test) < 0.15
     # the inverse map is the inverse OT map
     Y_test = pair.ot_map(X_test)
     assert _relative_error(flow.inverse_transform(Y_test), X_test, Y_test) < 0.15
@@ -53,19 +54,20 @@ def test_fit_against_standard_normal_reference():
 def test_refinement_lowers_cost_of_linear_init():
     """Algorithm 1 shortens the independent-coupling flow without losing the target."""
     pair = make_gaussian_pair(2, random_state=7)
-    X_p, X_q = pair.sample(3000, random_state=1)
-    X_test, Y_test = pair.sample(3000, random_state=2)
+    X_p, X_q = pair.sample(2000, random_state=1)
+    X_test, Y_test = pair.sample(2000, random_state=2)
     X, y = stack(X_p, X_q)
     test_X, test_y = stack(X_test, Y_test)
     flow = OTFlowTransformer(
         init="linear", hidden_layer_sizes=(64, 64), init_epochs=30, max_iter=0,
-        learning_rate_init=3e-3, random_state=0,
+        learning_rate_init=3e-3, n_time_steps=4, n_substeps=2, classifier_hidden_layer_sizes=(64, 64),
+        random_state=0,
     ).fit(X, y)
     cost_before, score_before = flow.transport_cost(X_test), flow.score(test_X, test_y)
     err_before = _relative_error(flow.transform(X_test), pair.ot_map(X_test), X_test)
 
-    flow.set_params(warm_start=True, max_iter=2, refine_epochs=8, classifier_epochs=10,
-                    refine_learning_rate=2e-4, gamma=0.01)
+    flow.set_params(warm_start=True, max_iter=1, refine_epochs=8, classifier_epochs=10,
+                    refine_learning_rate=2e-4, gamma=0.05)
     flow.fit(X, y)
     cost_after, score_after = flow.transport_cost(X_test), flow.score(test_X, test_y)
     err_after = _relative_error(flow.transform(X_test), pair.ot_map(X_test), X_test)

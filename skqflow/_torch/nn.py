@@ -75,8 +75,9 @@ class VelocityField(nn.Module):
         self.acts = nn.ModuleList(make_activation(activation) for _ in sizes[2:])
 
     def forward(self, x: Tensor, t: Tensor | float) -> Tensor:
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-        t = t.reshape(-1, 1).expand(x.shape[0], 1) if t.numel() == 1 else t.reshape(-1, 1)
+        # One time for all rows (ODE integration) is computed once and broadcast;
+        # one time per row (flow matching) is a column.
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1, 1)
         h = x
         for layer, act in zip(self.layers[:-1], self.acts):
             h = act(layer(h, t))

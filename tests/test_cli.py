@@ -1,0 +1,169 @@
+"""The command line: ``python -m skqflow [demo | transport]``."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from skqflow._cli import energy_distance, main, read_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write_csv(path, X, header=None):
+    with open(path, "w") as fh:
+        if header is not None:
+            fh.write(",".join(header) + "\n")
+        np.savetxt(fh, X, delimiter=",")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Run the tiny models on one thread (restored afterwards).
+
+    One thread is as fast for them, and it avoids the large slowdown of
+    torch's threads spinning on a machine whose cores are busy elsewhere,
+    which keeps this file well under 30 s.
+    """
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
+@pytest.fixture
+def samples():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(40, 2)), rng.normal(2.0, 0.5, size=(50, 2))
+
+
+def test_demo_quick(tmp_path, capsys):
+    png = tmp_path / "d.png"
+    assert main(["demo", "--quick", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    for words in ("transport cost", "energy distance", "D(T(X_p), X_q)", "D(T^-1(X_q), X_p)", "inversion error"):
+        assert words in out
+    pytest.importorskip("matplotlib")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_is_the_default_command(tmp_path, capsys):
+    png = tmp_path / "none.png"
+    assert main(["--quick", "--no-plot", "--n-samples", "60", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "60 training" in out and "inversion error" in out
+    assert not png.exists()
+
+
+def test_transport_csv_keeps_header(tmp_path, capsys, samples):
+    X_p, X_q = samples
+    p = _write_csv(tmp_path / "p.csv", X_p, header=["x1", "x2"])
+    q = _write_csv(tmp_path / "q.csv", X_q)  # no header: detected as data
+    out = tmp_path / "mapped.csv"
+    assert main(["transport", str(p), str(q), "--out", str(out), "--quick"]) == 0
+    summary = capsys.readouterr().out
+    assert "40 rows" in summary and "transport cost" in summary and "inversion error" in summary
+    assert out.read_text().splitlines()[0] == "x1,x2"
+    mapped = np.loadtxt(out, delimiter=",", skiprows=1, ndmin=2)
+    assert mapped.shape == X_p.shape
+    assert np.all(np.isfinite(mapped))
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_transport_npy(tmp_path, capsys, samples, inverse):
+    X_p, X_q = samples
+    np.save(tmp_path / "p.npy", X_p)
+    np.save(tmp_path / "q.npy", X_q)
+    out = tmp_path / "mapped.npy"
+    argv = ["transport", str(tmp_path / "p.npy"), str(tmp_path / "q.npy"), "--out", str(out), "--quick"]
+    assert main(argv + (["--inverse"] if inverse else [])) == 0
+    mapped = np.load(out)
+    assert mapped.shape == (X_q if inverse else X_p).shape
+    assert np.all(np.isfinite(mapped))
+    assert "transport cost" in capsys.readouterr().out
+
+
+def test_transport_mismatched_columns(tmp_path, capsys):
+    p = _write_csv(tmp_path / "p.csv", np.zeros((5, 2)) + np.arange(5)[:, None])
+    q = _write_csv(tmp_path / "q.csv", np.ones((5, 3)))
+    out = tmp_path / "out.csv"
+    assert main(["transport", str(p), str(q), "--out", str(out), "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "2 column(s)" in err and "3" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("a,b\n1,2\n3,oops\n", "non-numeric value 'oops'"),
+        ("1,2\n3\n", "line 2: 1 fields, expected 2"),
+        ("a,b\n", "no data rows"),
+        ("1,,2\n3,4,5\n", "line 1, column 2: missing value"),
+        ("1,2\nnan,3\n", "NaN or infinite"),
+    ],
+)
+def test_transport_bad_csv(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    good = _write_csv(tmp_path / "good.csv", np.arange(8.0).reshape(4, 2))
+    assert main(["transport", str(bad), str(good), "--out", str(tmp_path / "o.csv")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_transport_missing_file_and_bad_extension(tmp_path, capsys):
+    good = _write_csv(tmp_path / "good.csv", np.arange(8.0).reshape(4, 2))
+    assert main(["transport", str(tmp_path / "nope.csv"), str(good), "--out", str(tmp_path / "o.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["transport", str(good), str(good), "--out", str(tmp_path / "o.parquet")]) == 2
+    assert "unsupported file type" in capsys.readouterr().err
+
+
+def test_usage_error_returns_2(capsys):
+    assert main(["transport", "only_one.csv"]) == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_read_table_header_detection(tmp_path):
+    X = np.array([[1.0, -2.5], [3.0, 4e-3]])
+    data, names = read_table(_write_csv(tmp_path / "h.csv", X, header=["u", "v"]))
+    assert names == ["u", "v"]
+    np.testing.assert_array_equal(data, X)
+    data, names = read_table(_write_csv(tmp_path / "n.csv", X))
+    assert names is None
+    np.testing.assert_array_equal(data, X)
+
+
+def test_energy_distance():
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(300, 2)), rng.normal(1.0, size=(200, 2))
+    assert energy_distance(X, X) == pytest.approx(0.0, abs=1e-12)
+    assert energy_distance(X, Y) == pytest.approx(energy_distance(Y, X))
+    assert energy_distance(X, Y) > energy_distance(X, rng.normal(size=(200, 2))) > 0
+
+
+def test_module_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "skqflow", "--version"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("skqflow ")
+
+
+def test_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)  # import fails
+    png = tmp_path / "d.png"
+    assert main(["--quick", "--n-samples", "60", "--png", str(png)]) == 0
+    assert "matplotlib is not installed (pip install skqflow[plot])" in capsys.readouterr().out
+    assert not png.exists()
+
+
+def test_demo_png_directory_checked_before_fitting(tmp_path, capsys):
+    assert main(["--quick", "--png", str(tmp_path / "missing" / "d.png")]) == 2
+    captured = capsys.readouterr()
+    assert "does not exist" in captured.err and "transport cost" not in captured.out
