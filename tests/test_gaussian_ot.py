@@ -35,20 +35,20 @@ def test_map_cost_and_midpoint_match_closed_form(d):
 
 def test_fit_against_standard_normal_reference():
     """With y=None the flow is a normalizing flow: T(X) ~ N(0, I)."""
-    pair = make_gaussian_pair(3, random_state=5)
+    from skqflow.datasets import GaussianPair
+
+    source = make_gaussian_pair(3, shift=2.0, random_state=5)
+    pair = GaussianPair(source.mean_q, source.cov_q, np.zeros(3), np.eye(3))
     X_p, _ = pair.sample(3000, random_state=1)
     flow = OTFlowTransformer(hidden_layer_sizes=(64, 64), init_epochs=30, max_iter=0,
                              learning_rate_init=3e-3, random_state=0).fit(X_p)
     assert flow.classes_ is None
     X_test, _ = pair.sample(4000, random_state=2)
     Z = flow.transform(X_test)
-    assert np.abs(Z.mean(0)).max() < 0.1
-    assert np.abs(np.cov(Z.T) - np.eye(3)).max() < 0.15
+    assert np.abs(Z.mean(0)).max() < 0.2
+    assert np.abs(np.cov(Z.T) - np.eye(3)).max() < 0.2
     # the OT map to N(0, I) is known in closed form too
-    from skqflow.datasets import GaussianPair
-
-    target = GaussianPair(pair.mean_p, pair.cov_p, np.zeros(3), np.eye(3))
-    assert _relative_error(Z, target.ot_map(X_test), X_test) < 0.15
+    assert _relative_error(Z, pair.ot_map(X_test), X_test) < 0.15
 
 
 def test_refinement_lowers_cost_of_linear_init():
@@ -67,7 +67,7 @@ def test_refinement_lowers_cost_of_linear_init():
     err_before = _relative_error(flow.transform(X_test), pair.ot_map(X_test), X_test)
 
     flow.set_params(warm_start=True, max_iter=1, refine_epochs=8, classifier_epochs=10,
-                    refine_learning_rate=2e-4, gamma=0.05)
+                    refine_learning_rate=2e-4, gamma=0.01)
     flow.fit(X, y)
     cost_after, score_after = flow.transport_cost(X_test), flow.score(test_X, test_y)
     err_after = _relative_error(flow.transform(X_test), pair.ot_map(X_test), X_test)
