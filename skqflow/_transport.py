@@ -416,6 +416,10 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
                     )
         return out
 
+    def _push(self, X, start, stop):
+        X = self._check_X(X)
+        return self._from_tensor(push(self._field(), self._to_tensor(X), start, stop, self._steps()), X.dtype)
+
     def _check_X(self, X):
         check_is_fitted(self)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
@@ -449,8 +453,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         X_new : ndarray of shape (n_samples, n_features)
             The transported rows, same dtype as ``X``.
         """
-        X = self._check_X(X)
-        return self._from_tensor(push(self._field(), self._to_tensor(X), 0.0, 1.0, self._steps()), X.dtype)
+        return self._push(X, 0.0, 1.0)
 
     def inverse_transform(self, X):
         """Pull rows of Q back to P: ``T_1^0(X)``, the same ODE integrated backwards.
@@ -465,8 +468,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         X_original : ndarray of shape (n_samples, n_features)
             The transported rows, same dtype as ``X``.
         """
-        X = self._check_X(X)
-        return self._from_tensor(push(self._field(), self._to_tensor(X), 1.0, 0.0, self._steps()), X.dtype)
+        return self._push(X, 1.0, 0.0)
 
     def interpolate(self, X, t, *, start=0.0):
         """Carry rows from time ``start`` to time(s) ``t`` along the flow: ``T_start^t(X)``.
