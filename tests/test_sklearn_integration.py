@@ -144,3 +144,18 @@ def test_warm_start_keeps_initial_flow(data):
     assert flow.n_iter_ == 1
     assert len(flow.history_) > n_init
     assert flow.history_[0]["phase"] == "initial flow"
+
+
+def test_model_from_a_gpu_loads_on_cpu(data):
+    """A model whose device_ is CUDA runs on the CPU when CUDA is missing."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present: the fallback path is not taken")
+    X, y = data
+    flow = OTFlowTransformer(**FAST).fit(X, y)
+    expected = flow.transform(X)
+    flow.device_ = "cuda:0"  # as if fitted on a GPU
+    restored = pickle.loads(pickle.dumps(flow))
+    np.testing.assert_array_equal(restored.transform(X), expected)
+    assert next(restored.field_.parameters()).device.type == "cpu"
