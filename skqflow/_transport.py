@@ -11,7 +11,7 @@ import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils import check_random_state
+from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
@@ -557,8 +557,6 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.target_tags.required = False
         tags.non_deterministic = False
-        from sklearn.utils._tags import ClassifierTags
-
         # y, when given, holds exactly two domain labels: declare it binary so
         # that generic checks pass two labels.
         tags.classifier_tags = ClassifierTags(multi_class=False)
