@@ -461,8 +461,8 @@ def main(argv=None):
     if notes:
         print()
         print("\n".join(notes))
-    print(f"\nmap_error: mean ||T^(x)-T*(x)|| / ||T*(x)-x||; w2_error: |W2^2 est - W2^2| / W2^2; "
-          f"inversion_error: mean ||T^-1(T(x))-x|| / ||x||; peak_mem_mb: ru_maxrss increase during fit.")
+    print("\nmap_error: mean ||T^(x)-T*(x)|| / ||T*(x)-x||; w2_error: |W2^2 est - W2^2| / W2^2; "
+          "inversion_error: mean ||T^-1(T(x))-x|| / ||x||; peak_mem_mb: ru_maxrss increase during fit.")
     print(f"saved {out}")
     return 1 if any("error" in r for r in records) else 0
 
