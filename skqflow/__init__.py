@@ -1,7 +1,9 @@
-"""skqflow: optimal-transport flows between samples, with a scikit-learn API."""
+"""skqflow: optimal-transport flows between samples, density ratios and mutual information."""
 
+from ._density_ratio import InfinitesimalDensityRatio
+from ._mutual_info import MutualInformationEstimator
 from ._stack import stack
 from ._transport import OTFlowTransformer
 
-__all__ = ["OTFlowTransformer", "stack"]
+__all__ = ["InfinitesimalDensityRatio", "MutualInformationEstimator", "OTFlowTransformer", "stack"]
 __version__ = "0.1.0"

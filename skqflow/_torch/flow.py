@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from .coupling import COUPLINGS
 from .losses import flow_matching_loss, logistic_loss, path_cost
 from .ode import integrate, uniform_grid
-from .train import Phase, batch_indices, run_epochs
+from .train import Phase, batch_indices, cosine_schedule, cycled_permutation, run_epochs
 
 __all__ = ["push", "fit_flow_matching", "RefineConfig", "refine", "train_classifier"]
 
@@ -33,15 +33,8 @@ def push(field: nn.Module, x: Tensor, start: float, stop: float, n_steps: int, c
 def _paired_batches(n0: int, n1: int, batch_size: int, gen: torch.Generator) -> list[tuple[Tensor, Tensor]]:
     """Batches of indices into both samples; the smaller one is cycled."""
     n = max(n0, n1)
-    i0 = torch.cat([torch.randperm(n0, generator=gen) for _ in range(math.ceil(n / n0))])[:n]
-    i1 = torch.cat([torch.randperm(n1, generator=gen) for _ in range(math.ceil(n / n1))])[:n]
+    i0, i1 = cycled_permutation(n0, n, gen), cycled_permutation(n1, n, gen)
     return list(zip(i0.split(batch_size), i1.split(batch_size)))
-
-
-def _cosine(optimizer: torch.optim.Optimizer, total_steps: int):
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps))
-    )
 
 
 def fit_flow_matching(
@@ -78,7 +71,7 @@ def fit_flow_matching(
         optimizer=optimizer,
         batches=batches,
         loss=lambda b: flow_matching_loss(field, *b),
-        scheduler=_cosine(optimizer, max(1, n_epochs * n_batches)),
+        scheduler=cosine_schedule(optimizer, n_epochs * n_batches),
         max_grad_norm=10.0,
     )
     on_epoch = None if report is None else (lambda e, l: report("initial flow", e, {"loss": l}))

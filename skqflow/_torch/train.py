@@ -9,13 +9,14 @@ after restoring the weights of the last finite epoch.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TrainingDiverged", "Phase", "run_epochs", "batch_indices"]
+__all__ = ["TrainingDiverged", "Phase", "run_epochs", "batch_indices", "cycled_permutation", "cosine_schedule"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -53,6 +54,20 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[T
     """Random batches of ``range(n)`` (one epoch, the last batch may be short)."""
     perm = torch.randperm(n, generator=generator)
     return list(perm.split(batch_size))
+
+
+def cycled_permutation(n_rows: int, length: int, generator: torch.Generator) -> Tensor:
+    """``length`` indices into ``range(n_rows)``: fresh permutations laid end to end."""
+    reps = -(-length // n_rows)
+    return torch.cat([torch.randperm(n_rows, generator=generator) for _ in range(reps)])[:length]
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int):
+    """Learning rate decayed from its initial value to zero on a half cosine."""
+    total_steps = max(1, total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps))
+    )
 
 
 def run_epochs(phase: Phase, n_epochs: int, on_epoch: Callable[[int, float], None] | None = None) -> list[float]:

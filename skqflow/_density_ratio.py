@@ -1,0 +1,413 @@
+"""InfinitesimalDensityRatio: log q(x)/p(x) accumulated along the flow."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils import ClassifierTags, check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import (
+    StandardNormal,
+    TorchStateMixin,
+    make_reporter,
+    runtime_device,
+    sample_reference,
+    split_domains,
+    torch_seed,
+)
+from ._torch.nn import ACTIVATIONS
+from ._torch.ode import integrate, uniform_grid
+from ._torch.ratio import QUADRATURES, TimeScoreNet, fit_time_score, log_ratio
+from ._torch.train import TrainingDiverged
+from ._transport import OTFlowTransformer, _check_layers
+
+__all__ = ["InfinitesimalDensityRatio"]
+
+# Parameters of the ratio net, shared with MutualInformationEstimator.
+RATIO_NET_CONSTRAINTS: dict = {
+    "flow": [None, HasMethods(["fit", "interpolate"])],
+    "n_intervals": [None, Interval(Integral, 1, None, closed="left")],
+    "hidden_layer_sizes": ["array-like"],
+    "activation": [StrOptions(set(ACTIVATIONS))],
+    "quadrature": [StrOptions(set(QUADRATURES))],
+    "n_epochs": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+def _frozen_flow(flow):
+    """The fitted transformer inside a FrozenEstimator, or None."""
+    return flow.estimator if isinstance(flow, FrozenEstimator) else None
+
+
+class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
+    """Log density ratio ``log q(x) / p(x)`` accumulated along an OT flow.
+
+    The fitted :class:`OTFlowTransformer` carries P to Q through a chain of
+    intermediate distributions ``p_0 = P, p_1, ..., p_L = Q`` (snapshots of
+    the flow, the last one the real rows of Q). A time-conditioned net
+    ``r(x, t)``, an estimate of the time score ``d/dt log p_t(x)``, is
+    trained so that its integral over each interval is the logit of a
+    classifier between the two neighbouring snapshots. Neighbours are close,
+    so each classification is easy, and the log ratio is the integral of
+    ``r`` from 0 to 1. This keeps the estimate accurate when P and Q are far
+    apart, where a single classifier saturates.
+
+    Parameters
+    ----------
+    flow : OTFlowTransformer, FrozenEstimator or None, default=None
+        The flow between P and Q. An unfitted transformer is cloned and
+        fitted in :meth:`fit` (``None`` means ``OTFlowTransformer()``); a
+        fitted one wrapped in :class:`sklearn.frozen.FrozenEstimator` is
+        reused as it is. Its parameters are reachable as ``flow__gamma``.
+        It also fixes the device and the precision of the computation.
+    n_intervals : int or None, default=None
+        ``L``, the number of intervals of the chain. The flow is sampled at
+        ``L`` equally spaced times from 0 to 1 and the rows of Q are the last
+        snapshot. ``None`` means ``flow.n_time_steps + 1``; ``1`` is the
+        single-classifier estimator (no intermediate distributions).
+    hidden_layer_sizes : tuple of int, default=(256, 256, 256)
+        Hidden widths of the ratio net ``r(x, t)``.
+    activation : {"softplus", "tanh", "silu", "elu", "gelu"}, default="softplus"
+        Activation of the ratio net.
+    quadrature : {"gauss", "simpson"}, default="gauss"
+        Rule for the integral of ``r`` over each interval: two-point
+        Gauss-Legendre or Simpson's 3/8 rule (four points). Both are exact
+        for cubics; Gauss needs half the evaluations.
+    n_epochs : int, default=50
+        Training epochs of the ratio net.
+    batch_size : int, default=512
+        Rows of each snapshot per batch.
+    learning_rate_init : float, default=1e-3
+        Adam learning rate of the ratio net (cosine-decayed to zero).
+    weight_decay : float, default=0.0
+        Adam weight decay of the ratio net.
+    validation_fraction : float, default=0.1
+        Share of the rows of each snapshot held out; the net of the epoch
+        with the smallest held-out loss is kept. ``0`` keeps the last epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the ratio net, its batches, the reference draw and, when its
+        own ``random_state`` is None, the cloned flow.
+    verbose : int, default=0
+        ``0`` silent; ``>= 1`` a progress bar with the live losses.
+
+    Attributes
+    ----------
+    flow_ : OTFlowTransformer
+        The fitted flow.
+    net_ : torch.nn.Module
+        The ratio net ``r(x, t)`` (inputs standardised like the flow's).
+    times_ : ndarray of shape (n_intervals + 1,)
+        Times of the snapshots, ``k / L``.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen in ``fit`` (only for inputs with string
+        column names).
+    classes_ : ndarray of shape (2,) or None
+        Domain labels (``classes_[1]`` is Q, the numerator); ``None`` when
+        fitted against the flow's reference distribution.
+    history_ : list of dict
+        Per epoch of the ratio net: ``epoch``, ``loss`` and
+        ``validation_loss``.
+
+    See Also
+    --------
+    OTFlowTransformer : the flow between P and Q.
+    MutualInformationEstimator : mutual information from these ratios.
+
+    References
+    ----------
+    C. Xu, X. Cheng, Y. Xie, "Computing high-dimensional optimal transport by
+    flow neural networks", arXiv:2305.11857, section 4.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqflow import InfinitesimalDensityRatio, OTFlowTransformer, stack
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = stack(rng.normal(size=(300, 2)), rng.normal(1.0, 1.0, size=(300, 2)))
+    >>> flow = OTFlowTransformer(init_epochs=5, max_iter=0, random_state=0)
+    >>> est = InfinitesimalDensityRatio(flow=flow, n_epochs=5, random_state=0).fit(X, y)
+    >>> est.predict_log_ratio(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = dict(RATIO_NET_CONSTRAINTS)
+
+    def __init__(
+        self,
+        flow=None,
+        *,
+        n_intervals=None,
+        hidden_layer_sizes=(256, 256, 256),
+        activation="softplus",
+        quadrature="gauss",
+        n_epochs=50,
+        batch_size=512,
+        learning_rate_init=1e-3,
+        weight_decay=0.0,
+        validation_fraction=0.1,
+        random_state=None,
+        verbose=0,
+    ):
+        self.flow = flow
+        self.n_intervals = n_intervals
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.quadrature = quadrature
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Fit the flow (unless frozen) and the ratio net.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows of both samples stacked (see :func:`skqflow.stack`), or the
+            rows of P alone when ``y`` is None.
+        y : array-like of shape (n_samples,), default=None
+            Two distinct domain labels, ``classes_[0]`` for P and
+            ``classes_[1]`` for Q. ``None`` takes Q to be the flow's
+            ``reference`` distribution (density-estimation mode).
+
+        Returns
+        -------
+        self : InfinitesimalDensityRatio
+            The fitted estimator.
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        sizes = _check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
+        rng = check_random_state(self.random_state)
+        flow = self._fit_flow(X, y, rng)
+        if y is None:
+            self.classes_ = None
+            X_p = X
+            X_q = sample_reference(flow.reference, len(X), X.shape[1], rng)
+        else:
+            self.classes_, X_p, X_q = split_domains(X, y)
+            if flow.classes_ is not None and not np.array_equal(flow.classes_, self.classes_):
+                raise ValueError(
+                    f"the frozen flow was fitted on labels {flow.classes_.tolist()}, "
+                    f"y holds {self.classes_.tolist()}"
+                )
+        self.flow_ = flow
+        device = runtime_device(flow.device_)
+        n_int = self.n_intervals or flow.n_time_steps + 1
+        with torch_seed(rng, device) as gen:
+            zp, zq = flow._to_tensor(X_p, device), flow._to_tensor(X_q, device)
+            snapshots = self._snapshots(flow, zp, n_int) + [zq]
+            times = torch.linspace(0.0, 1.0, n_int + 1, dtype=zp.dtype, device=device)
+            train, held = _split(snapshots, self.validation_fraction, gen)
+            self.net_ = TimeScoreNet(X.shape[1], sizes, self.activation).to(device, zp.dtype)
+            report, close = make_reporter(self.verbose, self.n_epochs)
+            try:
+                self.history_ = fit_time_score(
+                    self.net_, train, times, n_epochs=self.n_epochs, batch_size=self.batch_size,
+                    lr=self.learning_rate_init, generator=gen, quadrature=self.quadrature,
+                    weight_decay=self.weight_decay, validation=held,
+                    on_epoch=None if report is None else (lambda e, m: report("ratio net", e, m)),
+                )
+            except TrainingDiverged as exc:
+                self.history_ = []
+                warnings.warn(
+                    f"Training of the ratio net diverged ({exc}); the weights of the last "
+                    "finite epoch were restored. Try a smaller learning_rate_init.",
+                    ConvergenceWarning,
+                )
+            finally:
+                close()
+        self.times_ = times.cpu().double().numpy()
+        return self
+
+    def _fit_flow(self, X, y, rng):
+        frozen = _frozen_flow(self.flow)
+        if frozen is not None:
+            check_is_fitted(frozen)
+            if frozen.n_features_in_ != X.shape[1]:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but the frozen flow was fitted on "
+                    f"{frozen.n_features_in_}"
+                )
+            if (y is None) != (frozen.classes_ is None):
+                raise ValueError(
+                    "the frozen flow was fitted "
+                    + ("against its reference; fit with y=None" if y is not None else "with labels; pass y")
+                )
+            return frozen
+        flow = clone(self.flow if self.flow is not None else OTFlowTransformer())
+        if flow.get_params().get("random_state") is None:
+            flow.set_params(random_state=int(rng.randint(0, 2**31 - 1)))
+        if self.verbose and not flow.verbose:
+            flow.set_params(verbose=self.verbose)
+        return flow.fit(X, y)
+
+    @staticmethod
+    def _snapshots(flow, zp, n_int):
+        """The flow's states of P at ``n_int`` equally spaced times (the last is T(P))."""
+        if n_int == 1:
+            return [zp]
+        n_sub = max(1, round(flow.n_time_steps * flow.n_substeps / (n_int - 1)))
+        grid = uniform_grid(0.0, 1.0, n_int - 1, like=zp)
+        field = flow._field()
+        with torch.no_grad():
+            states = torch.cat([integrate(field, zb, grid, n_sub) for zb in zp.split(8192)], dim=1)
+        return list(states)
+
+    # ------------------------------------------------------------ predict
+    def _check_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+    def predict_log_ratio(self, X, *, t_start=0.0, t_end=1.0):
+        """Log density ratio ``log q(x) - log p(x)`` (Q is ``classes_[1]``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows at which to evaluate the ratio.
+        t_start, t_end : float, default=0.0 and 1.0
+            Integrate ``r`` over ``[t_start, t_end]`` only, which gives
+            ``log p_{t_end}(x) - log p_{t_start}(x)`` for the intermediate
+            distributions of the chain (snapshot ``k`` lives at ``k / L``).
+
+        Returns
+        -------
+        log_ratio : ndarray of shape (n_samples,)
+            Same dtype as ``X``.
+        """
+        X = self._check_X(X)
+        for name, v in (("t_start", t_start), ("t_end", t_end)):
+            if not (np.isfinite(v) and 0.0 <= v <= 1.0):
+                raise ValueError(f"{name} must lie in [0, 1]; got {v}")
+        lo, hi = sorted((float(t_start), float(t_end)))
+        inner = self.times_[(self.times_ > lo) & (self.times_ < hi)]
+        grid = np.concatenate([[lo], inner, [hi]])
+        device = runtime_device(self.flow_.device_)
+        Z = self.flow_._to_tensor(X, device)
+        net = self.net_.to(device)
+        out = log_ratio(net, Z, torch.as_tensor(grid, dtype=Z.dtype, device=device), self.quadrature)
+        out = out.cpu().double().numpy() * (1.0 if t_end >= t_start else -1.0)
+        return out.astype(X.dtype, copy=False)
+
+    def predict_ratio(self, X):
+        """Density ratio ``q(x) / p(x)``, e.g. importance weights of rows of P.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows at which to evaluate the ratio.
+
+        Returns
+        -------
+        ratio : ndarray of shape (n_samples,)
+        """
+        with np.errstate(over="ignore"):
+            return np.exp(self.predict_log_ratio(X))
+
+    def _density_mode(self):
+        return getattr(self, "classes_", None) is None
+
+    @available_if(_density_mode)
+    def score_samples(self, X):
+        """Log density of P: ``log q(x) - int_0^1 r(x, t) dt`` (density-estimation mode).
+
+        Only available when fitted with ``y=None``: Q is then the flow's
+        ``reference`` distribution, whose ``score_samples`` gives ``log q``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows at which to evaluate the density.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        X = self._check_X(X)
+        ref = self.flow_.reference
+        ref = StandardNormal(X.shape[1]) if ref is None else ref
+        if not hasattr(ref, "score_samples"):
+            raise TypeError(
+                f"the flow's reference ({type(ref).__name__}) has no score_samples method, "
+                "so the density of P cannot be computed"
+            )
+        log_q = np.asarray(ref.score_samples(X), dtype=np.float64)
+        return (log_q - self.predict_log_ratio(X).astype(np.float64)).astype(X.dtype, copy=False)
+
+    def score(self, X, y=None):
+        """Held-out log-likelihood of the classifier implied by the log ratio.
+
+        With labels, the classifier of Q against P has logit
+        ``log q(x)/p(x) + log(n_Q / n_P)`` (the prior odds of ``y``); the score
+        is its mean log-likelihood of the labels, a proper scoring rule
+        (higher is better; 0 is perfect). With ``y=None`` (density mode) it is
+        the mean of :meth:`score_samples`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Stacked rows of both domains.
+        y : array-like of shape (n_samples,), default=None
+            Domain labels as in ``fit``.
+
+        Returns
+        -------
+        score : float
+        """
+        if y is None or self._density_mode():
+            if not self._density_mode():
+                raise ValueError("y is required: the estimator was fitted on two labelled samples")
+            return float(np.mean(self.score_samples(X)))
+        X = self._check_X(X)
+        y = np.asarray(y).reshape(-1)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        unknown = ~np.isin(y, self.classes_)
+        if unknown.any():
+            raise ValueError(f"y holds labels {np.unique(y[unknown]).tolist()} not seen in fit")
+        is_q = y == self.classes_[1]
+        n_q = is_q.sum()
+        prior = np.log(max(n_q, 1) / max(len(y) - n_q, 1))
+        logit = self.predict_log_ratio(X).astype(np.float64) + prior
+        return float(-np.mean(np.logaddexp(0.0, np.where(is_q, -logit, logit))))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.non_deterministic = False
+        tags.classifier_tags = ClassifierTags(multi_class=False)
+        return tags
+
+
+def _split(snapshots, fraction, gen):
+    """Hold out the same share of rows of every snapshot (None when too few)."""
+    parts = []
+    for s in snapshots:
+        n_val = int(fraction * len(s))
+        if n_val < 2 or len(s) - n_val < 2:
+            return snapshots, None
+        perm = torch.randperm(len(s), generator=gen).to(s.device)
+        parts.append((s[perm[n_val:]], s[perm[:n_val]]))
+    return [p[0] for p in parts], [p[1] for p in parts]
