@@ -11,7 +11,11 @@ import sys
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
     "split_domains",
@@ -118,6 +122,7 @@ def sample_reference(reference, n_samples: int, n_features: int, random_state) -
         raise TypeError(
             f"reference must have a sample(n_samples) method; got {type(ref).__name__}"
         )
+    _check_reference_fitted(ref)
     try:
         accepts_rs = "random_state" in inspect.signature(ref.sample).parameters
     except (TypeError, ValueError):
@@ -131,6 +136,20 @@ def sample_reference(reference, n_samples: int, n_features: int, random_state) -
             f"reference samples have shape {out.shape}; expected (n, {n_features}) to match X"
         )
     return out
+
+
+def _check_reference_fitted(ref) -> None:
+    """A reference that is an unfitted estimator was most likely cloned: say so."""
+    if isinstance(ref, BaseEstimator) and not isinstance(ref, FrozenEstimator):
+        try:
+            check_is_fitted(ref)
+        except NotFittedError:
+            raise ValueError(
+                f"the reference {type(ref).__name__} is not fitted. scikit-learn's clone "
+                "(used by GridSearchCV, cross_val_score and InfinitesimalDensityRatio) "
+                "replaces a fitted estimator by an unfitted copy: wrap the fitted reference "
+                "in sklearn.frozen.FrozenEstimator(reference)."
+            ) from None
 
 
 def make_reporter(verbose: int, total: int):

@@ -48,14 +48,15 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         Quadrature rule of the ratio net's integrals.
     n_epochs : int, default=50
         Training epochs of the ratio net.
-    batch_size : int, default=512
+    batch_size : int, default=256
         Rows of each snapshot per batch.
     learning_rate_init : float, default=1e-3
         Adam learning rate of the ratio net.
     weight_decay : float, default=0.0
         Adam weight decay of the ratio net.
-    validation_fraction : float, default=0.1
-        Share of rows held out to select the epoch of the ratio net.
+    validation_fraction : float, default=0.0
+        Share of rows held out to select the epoch of the ratio net (see
+        :class:`InfinitesimalDensityRatio`).
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffles and every network.
     verbose : int, default=0
@@ -107,10 +108,10 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         activation="softplus",
         quadrature="gauss",
         n_epochs=50,
-        batch_size=512,
+        batch_size=256,
         learning_rate_init=1e-3,
         weight_decay=0.0,
-        validation_fraction=0.1,
+        validation_fraction=0.0,
         random_state=None,
         verbose=0,
     ):

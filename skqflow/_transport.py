@@ -63,8 +63,10 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         The distribution Q when ``fit`` gets no ``y``: any object with
         ``sample(n_samples)`` (``random_state=`` accepted if it has one) and,
         for density estimation downstream, ``score_samples(X)``, e.g. a
-        fitted :class:`~sklearn.mixture.GaussianMixture`. ``None`` means the
-        standard normal ``N(0, I_d)``.
+        fitted :class:`~sklearn.mixture.GaussianMixture` wrapped in
+        :class:`sklearn.frozen.FrozenEstimator` (so that ``clone``, and with
+        it grid searches, keeps it fitted). ``None`` means the standard
+        normal ``N(0, I_d)``.
     hidden_layer_sizes : tuple of int, default=(256, 256)
         Hidden widths of the velocity field (time-gated ConcatSquash layers).
     activation : {"softplus", "tanh", "silu", "elu", "gelu"}, default="softplus"

@@ -32,3 +32,14 @@ def fitted_small(gaussian_2d):
     _, X_p, X_q = gaussian_2d
     X, y = stack(X_p, X_q)
     return OTFlowTransformer(**{**FAST, "init_epochs": 10, "hidden_layer_sizes": (32, 32), "n_time_steps": 4, "n_substeps": 2}).fit(X, y)
+
+
+def fast_ratio(**overrides):
+    """Parameters of a density-ratio estimator small enough for generic checks."""
+    from skqflow import OTFlowTransformer
+
+    params = dict(
+        flow=OTFlowTransformer(**FAST), hidden_layer_sizes=(16,), n_epochs=2, batch_size=64,
+        random_state=0,
+    )
+    return {**params, **overrides}

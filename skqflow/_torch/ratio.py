@@ -136,7 +136,11 @@ def fit_time_score(
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
 
     def batches():
-        idx = [cycled_permutation(len(s), n, generator).split(batch_size) for s in snapshots]
+        # Snapshots of equal size share one permutation: the flow's snapshots
+        # are the same rows moved, so neighbours stay paired within a batch,
+        # which cancels much of the sampling noise of the two loss terms.
+        perms = {m: cycled_permutation(m, n, generator) for m in sorted({len(s) for s in snapshots})}
+        idx = [perms[len(s)].split(batch_size) for s in snapshots]
         for parts in zip(*idx):
             m = min(len(p) for p in parts)
             yield [s[p[:m].to(s.device)] for s, p in zip(snapshots, parts)]

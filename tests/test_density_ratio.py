@@ -1,0 +1,158 @@
+"""InfinitesimalDensityRatio against closed-form log ratios and its own invariants."""
+
+import numpy as np
+import pytest
+from sklearn.frozen import FrozenEstimator
+from sklearn.mixture import GaussianMixture
+
+from skqflow import InfinitesimalDensityRatio, OTFlowTransformer, stack
+from skqflow.datasets import make_gaussian_mixture_pair, make_gaussian_pair
+
+from .conftest import FAST, fast_ratio
+
+
+@pytest.fixture(scope="module")
+def gaussian_fit():
+    pair = make_gaussian_pair(2, random_state=3)
+    X, y = stack(*pair.sample(8000, random_state=4))
+    flow = OTFlowTransformer(max_iter=0, random_state=0)
+    est = InfinitesimalDensityRatio(
+        flow=flow, hidden_layer_sizes=(64, 64, 64), n_epochs=40, random_state=0
+    ).fit(X, y)
+    return pair, est
+
+
+@pytest.mark.slow
+def test_log_ratio_matches_closed_form(gaussian_fit):
+    pair, est = gaussian_fit
+    fresh_p, fresh_q = pair.sample(2000, random_state=11)
+    for rows in (fresh_p, fresh_q):
+        mae = np.abs(est.predict_log_ratio(rows) - pair.log_ratio(rows)).mean()
+        assert mae < 0.1
+
+
+@pytest.mark.slow
+def test_partial_ratios_add_up(gaussian_fit):
+    pair, est = gaussian_fit
+    rows = np.vstack(pair.sample(300, random_state=12))
+    whole = est.predict_log_ratio(rows)
+    halves = est.predict_log_ratio(rows, t_end=0.4) + est.predict_log_ratio(rows, t_start=0.4)
+    np.testing.assert_allclose(halves, whole, atol=1e-4)
+    np.testing.assert_allclose(est.predict_log_ratio(rows, t_start=1.0, t_end=0.0), -whole, atol=1e-5)
+    np.testing.assert_array_equal(est.predict_log_ratio(rows, t_start=0.3, t_end=0.3), 0.0)
+    np.testing.assert_allclose(est.predict_ratio(rows), np.exp(whole), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_score_beats_the_prior_only_classifier(gaussian_fit):
+    pair, est = gaussian_fit
+    X, y = stack(*pair.sample(1000, random_state=13))
+    assert est.score(X, y) > -np.log(2)  # the prior-only classifier scores -log 2
+    # the true log ratio gives the best possible score; the estimate comes close
+    logit = pair.log_ratio(X)
+    best = -np.mean(np.logaddexp(0, np.where(y == 1, -logit, logit)))
+    assert best > -np.log(2) + 0.03  # the task is not trivial
+    assert est.score(X, y) > best - 0.01
+
+
+def test_density_mode_improves_on_the_reference():
+    pair = make_gaussian_mixture_pair()
+    X_train, _ = pair.sample(4000, random_state=0)
+    X_test, _ = pair.sample(2000, random_state=1)
+    est = InfinitesimalDensityRatio(
+        flow=OTFlowTransformer(max_iter=0, init_epochs=20, random_state=0),
+        hidden_layer_sizes=(64, 64, 64), n_epochs=20, random_state=0,
+    ).fit(X_train)
+    truth = pair.log_p(X_test)
+    ref = -0.5 * (X_test**2).sum(1) - np.log(2 * np.pi)  # N(0, I), the default reference
+    est_log_p = est.score_samples(X_test)
+    assert np.abs(est_log_p - truth).mean() < 0.5 * np.abs(ref - truth).mean()
+    assert est.score(X_test) == pytest.approx(est_log_p.mean())
+    assert est.score(X_test) > ref.mean()
+    assert est.classes_ is None
+
+
+def test_density_mode_with_a_frozen_mixture_reference():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2)) * [1.0, 0.3]
+    gmm = GaussianMixture(2, random_state=0).fit(X)
+    flow = OTFlowTransformer(**FAST, reference=FrozenEstimator(gmm))
+    est = InfinitesimalDensityRatio(**fast_ratio(flow=flow)).fit(X)
+    expected = gmm.score_samples(X[:5]) - est.predict_log_ratio(X[:5])
+    np.testing.assert_allclose(est.score_samples(X[:5]), expected, rtol=1e-5)
+    # an unfitted (e.g. cloned) reference is refused with advice
+    with pytest.raises(ValueError, match="FrozenEstimator"):
+        InfinitesimalDensityRatio(**fast_ratio(flow=OTFlowTransformer(**FAST, reference=GaussianMixture(2)))).fit(X)
+
+
+def test_score_samples_only_in_density_mode():
+    rng = np.random.default_rng(0)
+    X, y = stack(rng.normal(size=(100, 2)), rng.normal(1.0, size=(100, 2)))
+    est = InfinitesimalDensityRatio(**fast_ratio()).fit(X, y)
+    assert not hasattr(est, "score_samples")
+    with pytest.raises(ValueError, match="y is required"):
+        est.score(X)
+
+
+def test_frozen_flow_is_reused_not_refitted():
+    rng = np.random.default_rng(0)
+    X, y = stack(rng.normal(size=(150, 2)), rng.normal(1.0, size=(150, 2)))
+    flow = OTFlowTransformer(**FAST).fit(X, y)
+    before = [p.detach().clone() for p in flow.field_.parameters()]
+    est = InfinitesimalDensityRatio(**fast_ratio(flow=FrozenEstimator(flow))).fit(X, y)
+    assert est.flow_ is flow
+    for a, b in zip(before, flow.field_.parameters()):
+        assert torch_equal(a, b)
+    with pytest.raises(ValueError, match="features"):
+        InfinitesimalDensityRatio(**fast_ratio(flow=FrozenEstimator(flow))).fit(np.c_[X, X], y)
+    with pytest.raises(ValueError, match="labels"):
+        InfinitesimalDensityRatio(**fast_ratio(flow=FrozenEstimator(flow))).fit(X, y + 5)
+    with pytest.raises(ValueError, match="pass y"):
+        InfinitesimalDensityRatio(**fast_ratio(flow=FrozenEstimator(flow))).fit(X)
+
+
+def torch_equal(a, b):
+    return bool((a == b).all())
+
+
+def test_unfitted_flow_parameter_is_not_modified():
+    rng = np.random.default_rng(0)
+    X, y = stack(rng.normal(size=(100, 2)), rng.normal(1.0, size=(100, 2)))
+    flow = OTFlowTransformer(**{**FAST, "random_state": None})
+    est = InfinitesimalDensityRatio(**fast_ratio(flow=flow)).fit(X, y)
+    assert flow.random_state is None and not hasattr(flow, "field_")
+    assert est.flow_ is not flow
+    # the estimator's random_state seeds the cloned flow: the same seed, the same ratios
+    again = InfinitesimalDensityRatio(**fast_ratio(flow=flow)).fit(X, y)
+    np.testing.assert_array_equal(est.predict_log_ratio(X), again.predict_log_ratio(X))
+
+
+def test_nested_flow_parameters():
+    est = InfinitesimalDensityRatio(flow=OTFlowTransformer())
+    est.set_params(flow__gamma=0.3)
+    assert est.get_params()["flow__gamma"] == 0.3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept(dtype):
+    rng = np.random.default_rng(0)
+    X, y = stack(rng.normal(size=(100, 2)), rng.normal(1.0, size=(100, 2)))
+    est = InfinitesimalDensityRatio(**fast_ratio()).fit(X.astype(dtype), y)
+    assert est.predict_log_ratio(X.astype(dtype)).dtype == dtype
+
+
+def test_bad_input():
+    rng = np.random.default_rng(0)
+    X, y = stack(rng.normal(size=(100, 2)), rng.normal(1.0, size=(100, 2)))
+    est = InfinitesimalDensityRatio(**fast_ratio())
+    with pytest.raises(ValueError, match="two"):
+        est.fit(X, np.arange(len(X)) % 3)
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(bad, y)
+    est.fit(X, y)
+    with pytest.raises(ValueError, match="t_end"):
+        est.predict_log_ratio(X, t_end=1.5)
+    with pytest.raises(ValueError, match="features"):
+        est.predict_log_ratio(X[:, :1])

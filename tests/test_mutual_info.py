@@ -1,0 +1,97 @@
+"""MutualInformationEstimator against the closed-form MI of Gaussians."""
+
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn.model_selection import KFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skqflow import MutualInformationEstimator, OTFlowTransformer
+from skqflow.datasets import make_mutual_info_pair
+
+from .conftest import fast_ratio
+
+
+def bivariate(rho, n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return x[:, None], rho * x + np.sqrt(1 - rho**2) * rng.normal(size=n)
+
+
+def accurate(seed=0):
+    return MutualInformationEstimator(
+        flow=OTFlowTransformer(max_iter=0, random_state=seed),
+        hidden_layer_sizes=(64, 64, 64), n_epochs=60, random_state=seed,
+    )
+
+
+@pytest.fixture(scope="module")
+def estimates():
+    """Estimates for rho = 0 (independent), 0.5 and 0.9, 8000 rows each."""
+    return {rho: accurate().fit(*bivariate(rho, 8000, seed=1)) for rho in (0.0, 0.5, 0.9)}
+
+
+@pytest.mark.slow
+def test_recovers_gaussian_mutual_info(estimates):
+    truth = -0.5 * np.log(1 - 0.9**2)
+    est = estimates[0.9]
+    assert abs(est.mutual_info_ - truth) < 0.05 * truth
+    assert 0 < est.mutual_info_std_ < 0.05
+    # held-out rows give an estimate of the same quality
+    assert abs(est.score(*bivariate(0.9, 4000, seed=2)) - truth) < 0.05 * truth
+
+
+@pytest.mark.slow
+def test_independent_variables_give_zero(estimates):
+    assert abs(estimates[0.0].mutual_info_) < 0.05
+
+
+@pytest.mark.slow
+def test_estimate_grows_with_correlation(estimates):
+    values = [estimates[rho].mutual_info_ for rho in (0.0, 0.5, 0.9)]
+    assert values[0] < values[1] < values[2]
+    assert abs(values[1] + 0.5 * np.log(1 - 0.25)) < 0.05
+
+
+def test_multivariate_y_and_pointwise_mi():
+    pair = make_mutual_info_pair(4, mutual_info=0.6)
+    X, Y = pair.sample(600, random_state=0)
+    est = MutualInformationEstimator(**fast_ratio()).fit(X, Y)
+    pmi = est.pointwise_mutual_info(X, Y)
+    assert pmi.shape == (600,)
+    assert est.score(X, Y) == pytest.approx(pmi.mean())
+    assert est.mutual_info_ == pytest.approx(pmi.mean(), rel=1e-5)
+    with pytest.raises(ValueError, match="columns"):
+        est.pointwise_mutual_info(X, Y[:, :1])
+
+
+def test_cross_validation_and_pipeline():
+    X, y = bivariate(0.8, 400, seed=0)
+    est = MutualInformationEstimator(**fast_ratio())
+    scores = cross_val_score(est, X, y, cv=KFold(3, shuffle=True, random_state=0))
+    assert scores.shape == (3,) and np.all(np.isfinite(scores))
+    pipe = make_pipeline(StandardScaler(), MutualInformationEstimator(**fast_ratio())).fit(X, y)
+    assert np.isfinite(pipe.score(X, y))
+
+
+def test_deterministic_under_random_state():
+    X, y = bivariate(0.8, 300, seed=0)
+    a = MutualInformationEstimator(**fast_ratio()).fit(X, y).mutual_info_
+    b = MutualInformationEstimator(**fast_ratio()).fit(X, y).mutual_info_
+    assert a == b
+
+
+def test_bad_input():
+    X, y = bivariate(0.8, 100, seed=0)
+    est = MutualInformationEstimator(**fast_ratio())
+    bad = X.copy()
+    bad[5, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        est.fit(bad, y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        est.fit(X, y[:50])
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        est.fit(sparse.csr_matrix(X), y)
+    with pytest.raises(ValueError, match="n_permutations"):
+        MutualInformationEstimator(n_permutations=0).fit(X, y)
