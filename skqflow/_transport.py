@@ -312,7 +312,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
                         report=report,
                     )
                     self.history_ += [
-                        {"phase": "initial flow", "epoch": i + 1, "loss": l} for i, l in enumerate(losses)
+                        {"phase": "initial flow", "epoch": i + 1, "loss": v} for i, v in enumerate(losses)
                     ]
                 if self.max_iter > 0:
                     if not (warm and hasattr(self, "classifiers_")):

@@ -10,10 +10,10 @@ from scipy.special import logsumexp
 from skqflow.datasets import (
     GaussianMixturePair,
     MutualInfoPair,
-    _multivariate_t_entropy,
     make_gaussian_mixture_pair,
     make_mutual_info_pair,
 )
+from skqflow.datasets._mutual_info import _multivariate_t_entropy
 
 KINDS = ["gaussian", "warped", "student_t"]
 

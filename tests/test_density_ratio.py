@@ -82,7 +82,8 @@ def test_density_mode_with_a_frozen_mixture_reference():
     np.testing.assert_allclose(est.score_samples(X[:5]), expected, rtol=1e-5)
     # an unfitted (e.g. cloned) reference is refused with advice
     with pytest.raises(ValueError, match="FrozenEstimator"):
-        InfinitesimalDensityRatio(**fast_ratio(flow=OTFlowTransformer(**FAST, reference=GaussianMixture(2)))).fit(X)
+        unfitted = OTFlowTransformer(**FAST, reference=GaussianMixture(2))
+        InfinitesimalDensityRatio(**fast_ratio(flow=unfitted)).fit(X)
 
 
 def test_score_samples_only_in_density_mode():

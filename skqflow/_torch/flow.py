@@ -74,7 +74,7 @@ def fit_flow_matching(
         scheduler=cosine_schedule(optimizer, n_epochs * n_batches),
         max_grad_norm=10.0,
     )
-    on_epoch = None if report is None else (lambda e, l: report("initial flow", e, {"loss": l}))
+    on_epoch = None if report is None else (lambda e, loss: report("initial flow", e, {"loss": loss}))
     return run_epochs(phase, n_epochs, on_epoch)
 
 

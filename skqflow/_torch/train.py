@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TrainingDiverged", "Phase", "run_epochs", "batch_indices", "cycled_permutation", "cosine_schedule"]
+__all__ = [
+    "Phase", "TrainingDiverged", "batch_indices", "cosine_schedule", "cycled_permutation", "run_epochs",
+]
 
 
 class TrainingDiverged(RuntimeError):
