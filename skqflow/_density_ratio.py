@@ -39,6 +39,7 @@ RATIO_NET_CONSTRAINTS: dict = {
     "hidden_layer_sizes": ["array-like"],
     "activation": [StrOptions(set(ACTIVATIONS))],
     "quadrature": [StrOptions(set(QUADRATURES))],
+    "snapshot_rows": [StrOptions({"alternate", "shared"})],
     "n_epochs": [Interval(Integral, 1, None, closed="left")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -88,6 +89,13 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         Rule for the integral of ``r`` over each interval: two-point
         Gauss-Legendre or Simpson's 3/8 rule (four points). Both are exact
         for cubics; Gauss needs half the evaluations.
+    snapshot_rows : {"alternate", "shared"}, default="alternate"
+        Which rows of P make up the flow's snapshots. ``"shared"``: every
+        snapshot moves all rows, so neighbouring snapshots are the same
+        points slightly shifted, and a flexible net can learn to recognise
+        the points rather than the densities. ``"alternate"``: the rows are
+        split in two halves and neighbouring snapshots come from different
+        halves.
     n_epochs : int, default=50
         Training epochs of the ratio net.
     batch_size : int, default=256
@@ -160,6 +168,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         hidden_layer_sizes=(256, 256, 256),
         activation="softplus",
         quadrature="gauss",
+        snapshot_rows="alternate",
         n_epochs=50,
         batch_size=256,
         learning_rate_init=1e-3,
@@ -173,6 +182,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.quadrature = quadrature
+        self.snapshot_rows = snapshot_rows
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -220,7 +230,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         n_int = self.n_intervals or flow.n_time_steps + 1
         with torch_seed(rng, device) as gen:
             zp, zq = flow._to_tensor(X_p, device), flow._to_tensor(X_q, device)
-            snapshots = self._snapshots(flow, zp, n_int) + [zq]
+            snapshots = self._snapshots(flow, zp, n_int, self.snapshot_rows, gen) + [zq]
             times = torch.linspace(0.0, 1.0, n_int + 1, dtype=zp.dtype, device=device)
             train, held = _split(snapshots, self.validation_fraction, gen)
             self.net_ = TimeScoreNet(X.shape[1], sizes, self.activation).to(device, zp.dtype)
@@ -267,8 +277,13 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         return flow.fit(X, y)
 
     @staticmethod
-    def _snapshots(flow, zp, n_int):
-        """The flow's states of P at ``n_int`` equally spaced times (the last is T(P))."""
+    def _snapshots(flow, zp, n_int, rows, gen):
+        """The flow's states of P at ``n_int`` equally spaced times (the last is T(P)).
+
+        With ``rows="alternate"`` the rows of P are split in two halves and
+        neighbouring snapshots come from different halves, so that the ratio
+        net cannot tell neighbours apart by the identity of their points.
+        """
         if n_int == 1:
             return [zp]
         n_sub = max(1, round(flow.n_time_steps * flow.n_substeps / (n_int - 1)))
@@ -276,7 +291,11 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         field = flow._field()
         with torch.no_grad():
             states = torch.cat([integrate(field, zb, grid, n_sub) for zb in zp.split(8192)], dim=1)
-        return list(states)
+        if rows == "shared":
+            return list(states)
+        perm = torch.randperm(len(zp), generator=gen).to(zp.device)
+        halves = (perm[::2], perm[1::2])
+        return [state[halves[k % 2]] for k, state in enumerate(states)]
 
     # ------------------------------------------------------------ predict
     def _check_X(self, X):

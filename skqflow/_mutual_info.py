@@ -46,6 +46,9 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         Activation of the ratio net.
     quadrature : {"gauss", "simpson"}, default="gauss"
         Quadrature rule of the ratio net's integrals.
+    snapshot_rows : {"alternate", "shared"}, default="alternate"
+        Which rows make up the flow's snapshots (see
+        :class:`InfinitesimalDensityRatio`).
     n_epochs : int, default=50
         Training epochs of the ratio net.
     batch_size : int, default=256
@@ -107,6 +110,7 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         hidden_layer_sizes=(256, 256, 256),
         activation="softplus",
         quadrature="gauss",
+        snapshot_rows="alternate",
         n_epochs=50,
         batch_size=256,
         learning_rate_init=1e-3,
@@ -121,6 +125,7 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.quadrature = quadrature
+        self.snapshot_rows = snapshot_rows
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
