@@ -150,20 +150,14 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         self : MutualInformationEstimator
             The fitted estimator.
         """
-        X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], multi_output=True, y_numeric=True,
-            ensure_min_samples=4,
-        )
-        y = np.asarray(y, dtype=X.dtype).reshape(len(X), -1)
-        joint = np.hstack([X, y])
+        joint = self._joint(X, y, reset=True)
+        n_x = self.n_features_in_
+        self._n_y = joint.shape[1] - n_x
         self._center = joint.mean(0)
         std = joint.std(0)
         self._std = np.where(std > 0, std, 1.0)
-        self._n_x = X.shape[1]
-        self._n_y = y.shape[1]
         joint = self._standardise(joint)
         rng = check_random_state(self.random_state)
-        n_x = X.shape[1]
         product = np.vstack(
             [np.hstack([joint[:, :n_x], joint[rng.permutation(len(joint)), n_x:]])
              for _ in range(self.n_permutations)]
@@ -175,6 +169,17 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         self.mutual_info_ = float(-log_ratio.mean())
         self.mutual_info_std_ = float(log_ratio.std(ddof=1) / np.sqrt(len(log_ratio)))
         return self
+
+    def _joint(self, X, y, *, reset):
+        """Validated rows ``[X, y]`` (``y`` as columns)."""
+        X, y = validate_data(
+            self, X, y, dtype=[np.float64, np.float32], multi_output=True, y_numeric=True,
+            ensure_min_samples=4 if reset else 1, reset=reset,
+        )
+        y = np.asarray(y, dtype=X.dtype).reshape(len(X), -1)
+        if not reset and y.shape[1] != self._n_y:
+            raise ValueError(f"y has {y.shape[1]} columns, but fit saw {self._n_y}")
+        return np.hstack([X, y])
 
     def _standardise(self, joint):
         return ((joint - self._center) / self._std).astype(joint.dtype, copy=False)
@@ -196,14 +201,7 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
             information.
         """
         check_is_fitted(self)
-        X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], multi_output=True, y_numeric=True,
-            reset=False,
-        )
-        y = np.asarray(y, dtype=X.dtype).reshape(len(X), -1)
-        if y.shape[1] != self._n_y:
-            raise ValueError(f"y has {y.shape[1]} columns, but fit saw {self._n_y}")
-        joint = self._standardise(np.hstack([X, y]))
+        joint = self._standardise(self._joint(X, y, reset=False))
         return -self.density_ratio_.predict_log_ratio(joint).astype(np.float64)
 
     def score(self, X, y):
