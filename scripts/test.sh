@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet "torch==2.13.0"
-python -m pip install --quiet -e ".[test,plot]"
+python -m pip install --quiet -e ".[test,plot,da]"
 python -m pytest -q
