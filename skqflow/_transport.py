@@ -11,6 +11,7 @@ import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -467,10 +468,12 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features)
-            The transported rows, same dtype as ``X``.
+        X_original : ndarray or DataFrame of shape (n_samples, n_features)
+            The transported rows, same dtype as ``X``; a DataFrame (columns
+            ``feature_names_in_``, index of ``X``) under
+            ``set_output(transform="pandas")``, as ``transform`` gives.
         """
-        return self._push(X, 1.0, 0.0)
+        return _wrap_data_with_container("transform", self._push(X, 1.0, 0.0), X, self)
 
     def interpolate(self, X, t, *, start=0.0):
         """Carry rows from time ``start`` to time(s) ``t`` along the flow: ``T_start^t(X)``.
@@ -487,8 +490,11 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         Returns
         -------
         X_t : ndarray of shape (n_samples, n_features) or (n_times, n_samples, n_features)
-            The rows at time ``t``; a 3-D array when ``t`` is an array.
+            The rows at time ``t``; a 3-D array when ``t`` is an array. For a
+            scalar ``t`` under ``set_output(transform="pandas")``, a DataFrame
+            as ``transform`` gives.
         """
+        X_in = X
         X = self._check_X(X)
         times = np.asarray(t, dtype=np.float64)
         if times.ndim > 1 or times.size == 0:
@@ -499,7 +505,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         states = self._flow(X, np.atleast_1d(times), float(start))
         out = self._from_tensor(states, X.dtype)
         out[np.atleast_1d(times) == start] = X  # T_s^s is the identity, exactly
-        return out[0] if times.ndim == 0 else out
+        return _wrap_data_with_container("transform", out[0], X_in, self) if times.ndim == 0 else out
 
     def transport_cost(self, X):
         """Kinetic energy ``int_0^1 ||f(x(t), t)||² dt`` averaged over rows of P.
