@@ -152,25 +152,43 @@ def _check_reference_fitted(ref) -> None:
             ) from None
 
 
-def make_reporter(verbose: int, total: int):
-    """A ``report(phase, epoch, metrics)`` callback drawing a progress bar, or None."""
+def make_reporter(verbose: int, totals: dict[str, int]):
+    """A ``report(phase, epoch, metrics)`` callback showing one progress bar per phase.
+
+    ``totals`` maps the first word(s) of a phase name to its number of epochs
+    (``{"initial flow": 30, "refine": 15}`` covers ``"refine P->Q round 2"``).
+    A new phase name closes the current bar and opens the next; the bar shows
+    the live float metrics. Returns ``(report, close)``; with ``verbose=0``
+    ``report`` is None and nothing is ever written.
+    """
     if not verbose:
         return None, (lambda: None)
     try:
         from tqdm.auto import tqdm
     except ImportError:  # plain lines on stderr
-        def report(phase, epoch, metrics):
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float))
-            sys.stderr.write(f"[skqflow] {phase} epoch {epoch + 1}: {shown}\n")
-        return report, (lambda: None)
-    bar = tqdm(total=total, leave=False, file=sys.stderr, dynamic_ncols=True)
+        tqdm = None
+    state = {"phase": None, "bar": None}
+
+    def close():
+        if state["bar"] is not None:
+            state["bar"].close()
+            state["bar"] = None
 
     def report(phase, epoch, metrics):
-        bar.set_description(phase)
-        bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if isinstance(v, float)})
-        bar.update(1)
+        shown = {k: f"{v:.4g}" for k, v in metrics.items() if isinstance(v, float)}
+        if tqdm is None:
+            text = ", ".join(f"{k}={v}" for k, v in shown.items())
+            sys.stderr.write(f"[skqflow] {phase} epoch {epoch + 1}: {text}\n")
+            return
+        if phase != state["phase"]:
+            close()
+            total = next((n for key, n in totals.items() if phase.startswith(key)), None)
+            state["phase"] = phase
+            state["bar"] = tqdm(total=total, desc=phase, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+        state["bar"].set_postfix(shown, refresh=False)
+        state["bar"].update(1)
 
-    return report, bar.close
+    return report, close
 
 
 class TorchStateMixin:

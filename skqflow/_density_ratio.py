@@ -114,7 +114,9 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         Seeds the ratio net, its batches, the reference draw and, when its
         own ``random_state`` is None, the cloned flow.
     verbose : int, default=0
-        ``0`` silent; ``>= 1`` a progress bar with the live losses.
+        ``0`` silent; ``>= 1`` one progress bar (tqdm, on stderr) per phase:
+        the flow's phases (when it is fitted here), then the ratio net, with
+        the live losses. Without tqdm, one line per epoch.
 
     Attributes
     ----------
@@ -126,7 +128,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         Times of the snapshots, ``k / L``.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``fit`` (only for inputs with string
         column names).
     classes_ : ndarray of shape (2,) or None
@@ -234,7 +236,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
             times = torch.linspace(0.0, 1.0, n_int + 1, dtype=zp.dtype, device=device)
             train, held = _split(snapshots, self.validation_fraction, gen)
             self.net_ = TimeScoreNet(X.shape[1], sizes, self.activation).to(device, zp.dtype)
-            report, close = make_reporter(self.verbose, self.n_epochs)
+            report, close = make_reporter(self.verbose, {"ratio net": self.n_epochs})
             try:
                 self.history_ = fit_time_score(
                     self.net_, train, times, n_epochs=self.n_epochs, batch_size=self.batch_size,

@@ -63,7 +63,8 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffles and every network.
     verbose : int, default=0
-        ``0`` silent; ``>= 1`` progress bars.
+        ``0`` silent; ``>= 1`` the progress bars of
+        :class:`InfinitesimalDensityRatio` (one per phase, live losses).
 
     Attributes
     ----------
@@ -75,7 +76,7 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         The fitted ratio estimator between the joint (P) and the product (Q).
     n_features_in_ : int
         Number of columns of ``X``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the columns of ``X`` (only for inputs with string column
         names).
 

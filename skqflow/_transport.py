@@ -124,13 +124,15 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         Seeds weights, batches and held-out splits (torch's global RNG is
         left untouched).
     verbose : int, default=0
-        ``0`` silent; ``>= 1`` a progress bar with the live losses.
+        ``0`` silent; ``>= 1`` one progress bar (tqdm, on stderr) per phase:
+        the initial flow, then each direction of each refinement round, with
+        the live losses. Without tqdm, one line per epoch.
 
     Attributes
     ----------
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen in ``fit`` (only for inputs with string
         column names).
     classes_ : ndarray of shape (2,)
@@ -153,6 +155,11 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         rows of both domains (original units).
     device_ : str
         Device the model was fitted on.
+    field_ : torch.nn.Module
+        The velocity field ``f(x, t)`` (on standardised inputs).
+    classifiers_ : list of torch.nn.Module
+        The two classifiers of the refinement, P->Q (pushed P against Q) then
+        Q->P (pulled Q against P); set only when ``max_iter > 0``.
 
     See Also
     --------
@@ -300,8 +307,9 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         with torch_seed(rng, device) as gen:
             zp, zq = self._to_tensor(X_p, device), self._to_tensor(X_q, device)
             (zp, vp), (zq, vq) = self._holdout(zp, gen), self._holdout(zq, gen)
-            total = (0 if warm else self.init_epochs) + 2 * self.max_iter * self.refine_epochs
-            report, close = make_reporter(self.verbose, total)
+            report, close = make_reporter(
+                self.verbose, {"initial flow": self.init_epochs, "refine": self.refine_epochs}
+            )
             diverged = None
             try:
                 if not warm:

@@ -72,7 +72,9 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int):
     )
 
 
-def run_epochs(phase: Phase, n_epochs: int, on_epoch: Callable[[int, float], None] | None = None) -> list[float]:
+def run_epochs(
+    phase: Phase, n_epochs: int, on_epoch: Callable[[int, float], None] | None = None
+) -> list[float]:
     """Train ``phase`` for ``n_epochs`` epochs and return the mean loss of each.
 
     Raises
