@@ -159,3 +159,26 @@ def test_model_from_a_gpu_loads_on_cpu(data):
     restored = pickle.loads(pickle.dumps(flow))
     np.testing.assert_array_equal(restored.transform(X), expected)
     assert next(restored.field_.parameters()).device.type == "cpu"
+
+
+def test_gridsearch_over_the_nested_flow_gamma(data):
+    """``flow__gamma`` reaches the flow inside the ratio and MI estimators."""
+    from sklearn.model_selection import KFold
+
+    from skqflow import InfinitesimalDensityRatio, MutualInformationEstimator
+
+    X, y = data
+    small = dict(flow=OTFlowTransformer(**FAST), hidden_layer_sizes=(8,), n_epochs=2, random_state=0)
+    grid = {"flow__gamma": [0.0, 0.1]}
+    ratio = GridSearchCV(InfinitesimalDensityRatio(**small), grid,
+                         cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
+    mi = GridSearchCV(MutualInformationEstimator(**small), grid,
+                      cv=KFold(3, shuffle=True, random_state=0)).fit(X[:, :1], X[:, 1])
+    for search in (ratio, mi):
+        assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+        best = search.best_params_["flow__gamma"]
+        inner = search.best_estimator_
+        flow = inner.flow_ if hasattr(inner, "flow_") else inner.density_ratio_.flow_
+        assert flow.gamma == best
+        # the template is untouched
+        assert search.estimator.flow.gamma == FAST.get("gamma", OTFlowTransformer().gamma)
