@@ -35,7 +35,22 @@ class GaussianPair:
         return len(self.mean_p)
 
     def sample(self, n_samples: int, random_state=None, *, n_samples_q: int | None = None):
-        """Draw ``(X_p, X_q)`` with ``n_samples`` (and ``n_samples_q``) rows."""
+        """Draw ``(X_p, X_q)`` with ``n_samples`` (and ``n_samples_q``) rows.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of rows from P.
+        random_state : int, RandomState instance or None, default=None
+            Seed, through :func:`sklearn.utils.check_random_state`.
+        n_samples_q : int or None, default=None
+            Number of rows from Q; ``None`` means ``n_samples``.
+
+        Returns
+        -------
+        X_p : ndarray of shape (n_samples, n_features)
+        X_q : ndarray of shape (n_samples_q, n_features)
+        """
         rng = check_random_state(random_state)
         X_p = rng.multivariate_normal(self.mean_p, self.cov_p, size=n_samples)
         X_q = rng.multivariate_normal(self.mean_q, self.cov_q, size=n_samples_q or n_samples)
@@ -52,11 +67,35 @@ class GaussianPair:
         return s_inv @ _sym_sqrt(s @ self.cov_q @ s) @ s_inv
 
     def ot_map(self, X) -> np.ndarray:
-        """The exact optimal transport map ``T*(X)`` from P to Q."""
+        """The exact optimal transport map ``T*(X)`` from P to Q.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows in the space of P.
+
+        Returns
+        -------
+        X_mapped : ndarray of shape (n_samples, n_features)
+            ``m_q + A (x - m_p)`` for each row.
+        """
         return self.mean_q + (np.asarray(X) - self.mean_p) @ self.ot_matrix.T
 
     def ot_interpolate(self, X, t: float) -> np.ndarray:
-        """The dynamic OT path ``(1 - t) x + t T*(x)``."""
+        """The dynamic OT path ``(1 - t) x + t T*(x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows of P (the paths start there at ``t = 0``).
+        t : float
+            Time in [0, 1].
+
+        Returns
+        -------
+        X_t : ndarray of shape (n_samples, n_features)
+            The rows at time ``t`` along the straight optimal paths.
+        """
         X = np.asarray(X)
         return (1 - t) * X + t * self.ot_map(X)
 
@@ -71,7 +110,17 @@ class GaussianPair:
         )
 
     def log_ratio(self, X) -> np.ndarray:
-        """Exact ``log q(x) - log p(x)``."""
+        """Exact ``log q(x) - log p(x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows at which to evaluate the ratio.
+
+        Returns
+        -------
+        log_ratio : ndarray of shape (n_samples,)
+        """
         from scipy.stats import multivariate_normal
 
         X = np.asarray(X)
