@@ -212,20 +212,14 @@ def _report_picture(flow, X_p, X_q, metrics, path):
         print("matplotlib is not installed (pip install skqflow[plot]); no picture written")
 
 
-def _axis_limits(*samples, margin=0.05):
-    pooled = np.concatenate([s.reshape(-1, s.shape[-1]) for s in samples])
-    lo, hi = np.quantile(pooled, [0.001, 0.999], axis=0)
-    pad = margin * (hi - lo).max()
-    return (lo[0] - pad, hi[0] + pad), (lo[1] - pad, hi[1] + pad)
-
-
 def plot_demo(flow, X_p, X_q, pulled, path, *, n_lines=N_TRAJECTORIES, title=None):
     """Write a PNG of the flow on two-dimensional test rows.
 
     Top row: the rows of P carried to t = 0, 0.25, 0.5, 0.75, 1 (coloured by
-    their first coordinate at t = 0; Q in grey behind the last panel).
-    Bottom row: the sample of Q, ``n_lines`` trajectories, and the inverse
-    push ``T^{-1}(X_q)`` over the sample of P.
+    their first coordinate at t = 0; Q in grey behind the last panel), drawn
+    by :func:`skqflow.plotting.plot_snapshots`. Bottom row: the sample of Q,
+    ``n_lines`` trajectories (:func:`skqflow.plotting.plot_trajectories`),
+    and the inverse push ``T^{-1}(X_q)`` over the sample of P.
 
     The figure is drawn with the Agg canvas directly, without pyplot, so the
     matplotlib backend of the process is left untouched.
@@ -253,50 +247,36 @@ def plot_demo(flow, X_p, X_q, pulled, path, *, n_lines=N_TRAJECTORIES, title=Non
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+
+        from . import plotting
+
+        plotting._require_matplotlib()
     except ImportError:
         return False
-    states = flow.interpolate(X_p, DEMO_TIMES)
-    lines = flow.interpolate(X_p[:n_lines], np.linspace(0.0, 1.0, 41))
-    colour = X_p[:, 0]
     fig = Figure(figsize=(16, 7), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplot_mosaic(
         [[f"t{i}" for i in range(len(DEMO_TIMES))], [".", "q", "lines", "pulled", "."]]
     )
-    for i, t in enumerate(DEMO_TIMES):
-        ax = axes[f"t{i}"]
-        if t == 1.0:
-            ax.scatter(*X_q.T, s=1, c="0.8", rasterized=True)
-        ax.scatter(*states[i].T, s=1, c=colour, cmap="viridis", rasterized=True)
+    snapshots = [axes[f"t{i}"] for i in range(len(DEMO_TIMES))]
+    plotting.plot_snapshots(flow, X_p, times=DEMO_TIMES, axes=snapshots, target=X_q)
+    for ax, t in zip(snapshots, DEMO_TIMES):
         ax.set_title(f"T(X_P) at t = {t:g}")
     axes["q"].scatter(*X_q.T, s=1, c="tab:red", rasterized=True)
     axes["q"].set_title("X_Q (target)")
-    _draw_trajectories(axes["lines"], lines, colour[:n_lines])
+    plotting.plot_trajectories(flow, X_p, n_lines=n_lines, ax=axes["lines"])
     axes["pulled"].scatter(*X_p.T, s=1, c="0.8", rasterized=True)
     axes["pulled"].scatter(*pulled.T, s=1, c="tab:orange", rasterized=True)
     axes["pulled"].set_title("T^-1(X_Q) (orange) over X_P (grey)")
-    xlim, ylim = _axis_limits(X_p, X_q, states, pulled)
+    xlim, ylim = plotting._axis_limits(X_p, X_q, pulled)
+    (x0, x1), (y0, y1) = snapshots[0].get_xlim(), snapshots[0].get_ylim()
+    xlim, ylim = (min(xlim[0], x0), max(xlim[1], x1)), (min(ylim[0], y0), max(ylim[1], y1))
     for ax in axes.values():
         ax.set(xlim=xlim, ylim=ylim, aspect="equal", xticks=[], yticks=[])
     heading = "skqflow: optimal-transport flow, two moons -> checkerboard"
     fig.suptitle(heading if title is None else f"{heading}\n{title}")
     fig.savefig(path, dpi=100)
     return True
-
-
-def _draw_trajectories(ax, lines, colour):
-    """Trajectories ``lines`` (n_times, n, 2) with their start and end points."""
-    from matplotlib import colormaps
-    from matplotlib.collections import LineCollection
-
-    segments = np.transpose(lines, (1, 0, 2))
-    norm = (colour - colour.min()) / (np.ptp(colour) or 1.0)
-    colours = colormaps["viridis"](norm)
-    ax.add_collection(LineCollection(segments, colors=colours, linewidths=0.5, alpha=0.6))
-    ax.scatter(*lines[0].T, s=3, c="k", zorder=3, label="t = 0")
-    ax.scatter(*lines[-1].T, s=3, c="tab:red", zorder=3, label="t = 1")
-    ax.legend(loc="lower right", fontsize="small", markerscale=3)
-    ax.set_title(f"{lines.shape[1]} trajectories")
 
 
 # ------------------------------------------------------------ file I/O
@@ -551,7 +531,9 @@ def build_parser():
         "held-out metrics and draw the trajectories.",
     )
     demo.add_argument("--n-samples", type=_at_least_two, help=f"rows per sample (default: {DEMO_N_SAMPLES})")
-    demo.add_argument("--png", default="skqflow_demo.png", help="picture to write (default: skqflow_demo.png)")
+    demo.add_argument(
+        "--png", default="skqflow_demo.png", help="picture to write (default: skqflow_demo.png)"
+    )
     demo.add_argument("--no-plot", action="store_true", help="do not draw the picture")
     demo.set_defaults(run=run_demo)
     transport = sub.add_parser(

@@ -31,7 +31,8 @@ def fitted_small(gaussian_2d):
     """A quickly trained flow (not accurate; for invariants that hold for any flow)."""
     _, X_p, X_q = gaussian_2d
     X, y = stack(X_p, X_q)
-    return OTFlowTransformer(**{**FAST, "init_epochs": 10, "hidden_layer_sizes": (32, 32), "n_time_steps": 4, "n_substeps": 2}).fit(X, y)
+    params = {**FAST, "init_epochs": 10, "hidden_layer_sizes": (32, 32), "n_time_steps": 4, "n_substeps": 2}
+    return OTFlowTransformer(**params).fit(X, y)
 
 
 def fast_ratio(**overrides):

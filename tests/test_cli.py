@@ -45,7 +45,8 @@ def test_demo_quick(tmp_path, capsys):
     png = tmp_path / "d.png"
     assert main(["demo", "--quick", "--png", str(png)]) == 0
     out = capsys.readouterr().out
-    for words in ("transport cost", "energy distance", "D(T(X_p), X_q)", "D(T^-1(X_q), X_p)", "inversion error"):
+    expected = ("transport cost", "energy distance", "D(T(X_p), X_q)", "D(T^-1(X_q), X_p)", "inversion error")
+    for words in expected:
         assert words in out
     pytest.importorskip("matplotlib")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,15 +1,67 @@
-"""The gallery examples run (headless)."""
+"""The gallery examples run (headless) and print their key numbers."""
 
+import re
 import runpy
 from pathlib import Path
 
 import pytest
+import sklearn
+import torch
+
+pytest.importorskip("matplotlib")
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("plot_*.py"))
 
+# Words that each example's printed report must contain (besides finite numbers).
+EXPECTED = {
+    "plot_gaussian_ot.py": ["map error", "W2^2"],
+    "plot_moons_checkerboard.py": ["transport cost", "energy distance"],
+    "plot_density_ratio_mixture.py": ["MAE", "flow chain", "single classifier"],
+    "plot_mutual_info_dims.py": ["true MI", "relative error"],
+    "plot_digits_density.py": ["bits per dimension", "Gaussian + skqflow"],
+    "plot_select_gamma.py": ["chosen gamma", "exact W2^2"],
+    "plot_domain_adaptation.py": ["target accuracy without adaptation", "chosen gamma"],
+}
+NEEDS = {"plot_domain_adaptation.py": "skada"}
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+\.\d+(?:e[-+]?\d+)?|(?<![\w.])[-+]?\d+e[-+]?\d+", re.IGNORECASE)
+_NOT_FINITE = re.compile(r"\b(nan|inf)\b", re.IGNORECASE)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small models run as fast on one thread; more threads only fight over busy cores."""
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)
+
+
+def test_every_example_is_listed():
+    assert {p.name for p in EXAMPLES} == set(EXPECTED)
+
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive:UserWarning")
+@pytest.mark.filterwarnings("ignore:The `return_X_y` parameter is deprecated:DeprecationWarning")  # skada
 def test_example_runs(path, monkeypatch, capsys):
+    if path.name in NEEDS:
+        pytest.importorskip(NEEDS[path.name])
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    runpy.run_path(str(path), run_name="__main__")
-    assert "map error" in capsys.readouterr().out
+    import matplotlib.pyplot as plt
+
+    plt.switch_backend("Agg")
+    # an example may change scikit-learn's global configuration (importing
+    # skada turns metadata routing on): restore it afterwards
+    with sklearn.config_context():
+        try:
+            runpy.run_path(str(path), run_name="__main__")
+        finally:
+            plt.close("all")
+    out = capsys.readouterr().out
+    for words in EXPECTED.get(path.name, []):
+        assert words in out, f"{path.name} did not print {words!r}:\n{out}"
+    numbers = [float(m) for m in _NUMBER.findall(out)]
+    assert numbers, f"{path.name} printed no number:\n{out}"
+    assert not _NOT_FINITE.search(out), f"{path.name} printed a non-finite number:\n{out}"
+
