@@ -68,14 +68,16 @@ axes[1].legend(loc="lower left", fontsize="small", markerscale=3)
 # of the flow only, which gives ``log p_t(x) - log p_s(x)`` between two
 # distributions of the chain. Each panel is one stretch of the flow: blue
 # where the density falls over that stretch, red where it grows. The dots
-# are rows of P carried to the end of the stretch, and the colour scale of
+# are rows of P carried to the end of the stretch (ratio-net time k/L is
+# snapshot k, which the flow reaches at its own time k/(L-1)), and the colour scale of
 # each panel is set by the values on those rows, where the estimate is
 # backed by data.
 times = chain.times_
+n_int = len(times) - 1  # ratio-net time k/L is snapshot k, flow time k/(L-1) (the last is Q itself)
 stretches = [(times[k], times[k + 2]) for k in range(0, len(times) - 2, 2)][:4]
 fig, axes = plt.subplots(1, len(stretches), figsize=(4 * len(stretches), 3.6), layout="constrained")
 for ax, (s, t) in zip(axes, stretches):
-    moved = chain.flow_.interpolate(X_p[:500], t)
+    moved = chain.flow_.interpolate(X_p[:500], min(t * n_int / (n_int - 1), 1.0))
     bound = np.quantile(np.abs(chain.predict_log_ratio(moved, t_start=s, t_end=t)), 0.95)
     plot_log_ratio_field(
         chain, xlim=(-4, 4), ylim=(-4, 4), resolution=80, ax=ax, t_start=s, t_end=t,

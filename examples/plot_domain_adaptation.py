@@ -43,7 +43,7 @@ sklearn.set_config(enable_metadata_routing=True)
 # (-1 is skada's mark for "unknown") and keep them aside for the evaluation.
 X, y, sample_domain = make_shifted_datasets(
     n_samples_source=40, n_samples_target=40, shift="conditional_shift", noise=0.2,
-    random_state=0, return_X_y=True,
+    random_state=0,
 )
 target = sample_domain < 0
 y_train = np.where(target, -1, y)

@@ -125,8 +125,9 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         left untouched).
     verbose : int, default=0
         ``0`` silent; ``>= 1`` one progress bar (tqdm, on stderr) per phase:
-        the initial flow, then each direction of each refinement round, with
-        the live losses. Without tqdm, one line per epoch.
+        the initial flow, then in each refinement round the warm-up of each
+        direction's classifier and each direction's flow epochs, with the
+        live losses. Without tqdm, one line per epoch.
 
     Attributes
     ----------
@@ -308,7 +309,9 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
             zp, zq = self._to_tensor(X_p, device), self._to_tensor(X_q, device)
             (zp, vp), (zq, vq) = self._holdout(zp, gen), self._holdout(zq, gen)
             report, close = make_reporter(
-                self.verbose, {"initial flow": self.init_epochs, "refine": self.refine_epochs}
+                self.verbose,
+                {"initial flow": self.init_epochs, "refine": self.refine_epochs,
+                 "classifier": self.classifier_epochs},
             )
             diverged = None
             try:

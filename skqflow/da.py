@@ -29,7 +29,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._density_ratio import InfinitesimalDensityRatio
 from ._stack import stack
@@ -48,16 +48,33 @@ except ImportError as exc:  # pragma: no cover - exercised without skada
 __all__ = ["FlowDensityReweight", "FlowDensityReweightAdapter", "OTFlow", "OTFlowAdapter"]
 
 
-def _source_target(X, sample_domain, *, fitting, allow_source=True):
-    """Validate ``X`` and ``sample_domain``; return them with the mask of source rows."""
-    if fitting and sample_domain is None:
+def _source_target(adapter, X, sample_domain, *, fitting, allow_source=True):
+    """Validate ``X`` and ``sample_domain`` for ``adapter``.
+
+    Checks (or, when ``fitting``, records) the feature names and the number of
+    features, converts non-float input to float64, and returns ``X`` with the
+    mask of source rows.
+    """
+    if not fitting:
+        check_is_fitted(adapter)
+    elif sample_domain is None:
         raise ValueError(
             "fitting a domain-adaptation adapter needs sample_domain (>= 0 for source "
             "rows, < 0 for target rows)"
         )
+    validate_data(adapter, X, skip_check_array=True, reset=fitting)  # feature names
     X, sample_domain = check_X_domain(X, sample_domain, allow_source=allow_source)
+    if X.dtype.kind != "f":
+        X = X.astype(np.float64)
     if not np.all(np.isfinite(X)):
         raise ValueError("X contains NaN or infinity")
+    if fitting:
+        adapter.n_features_in_ = X.shape[1]
+    elif X.shape[1] != adapter.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(adapter).__name__} was fitted on "
+            f"{adapter.n_features_in_}"
+        )
     source = extract_source_indices(sample_domain)
     if fitting and (source.sum() < 2 or (~source).sum() < 2):
         raise ValueError(
@@ -67,23 +84,25 @@ def _source_target(X, sample_domain, *, fitting, allow_source=True):
     return X, source
 
 
-def _check_n_features(adapter, X):
-    check_is_fitted(adapter)
-    if X.shape[1] != adapter.n_features_in_:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but {type(adapter).__name__} was fitted on "
-            f"{adapter.n_features_in_}"
-        )
+def _fit_template(template, kind, name, X, source):
+    """Clone ``template`` (None: ``kind()``) and fit it from the source rows to the target rows.
 
-
-def _check_template(template, kind, name):
-    """``template`` must be None, an instance of ``kind`` or a frozen fitted one."""
+    A :class:`~sklearn.frozen.FrozenEstimator` is used as it is, after checking
+    that it wraps a fitted ``kind`` with the right number of features.
+    """
     inner = getattr(template, "estimator", template)
     if template is not None and not isinstance(inner, kind):
         raise TypeError(
             f"{name} must be None, a {kind.__name__} or a FrozenEstimator wrapping a fitted "
             f"one; got {type(template).__name__}"
         )
+    if inner is not template:  # frozen
+        check_is_fitted(inner)
+        if inner.n_features_in_ != X.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the frozen {name} was fitted on {inner.n_features_in_}"
+            )
+    return clone(kind() if template is None else template).fit(*stack(X[source], X[~source]))
 
 
 class OTFlowAdapter(BaseAdapter):
@@ -151,11 +170,8 @@ class OTFlowAdapter(BaseAdapter):
             The fitted adapter.
         """
         self._validate_params()
-        _check_template(self.flow, OTFlowTransformer, "flow")
-        X, source = _source_target(X, sample_domain, fitting=True)
-        template = OTFlowTransformer() if self.flow is None else self.flow
-        self.flow_ = clone(template).fit(*stack(X[source], X[~source]))
-        self.n_features_in_ = X.shape[1]
+        X, source = _source_target(self, X, sample_domain, fitting=True)
+        self.flow_ = _fit_template(self.flow, OTFlowTransformer, "flow", X, source)
         return self
 
     def fit_transform(self, X, y=None, *, sample_domain=None, **params):
@@ -204,8 +220,7 @@ class OTFlowAdapter(BaseAdapter):
         X_adapted : ndarray of shape (n_samples, n_features)
             Source rows mapped by the flow, target rows unchanged.
         """
-        X, source = _source_target(X, sample_domain, fitting=False, allow_source=allow_source)
-        _check_n_features(self, X)
+        X, source = _source_target(self, X, sample_domain, fitting=False, allow_source=allow_source)
         X_adapted = X.copy()
         if source.any():
             X_adapted[source] = self.flow_.transform(X[source])
@@ -273,11 +288,10 @@ class FlowDensityReweightAdapter(BaseAdapter):
             The fitted adapter.
         """
         self._validate_params()
-        _check_template(self.density_ratio, InfinitesimalDensityRatio, "density_ratio")
-        X, source = _source_target(X, sample_domain, fitting=True)
-        template = InfinitesimalDensityRatio() if self.density_ratio is None else self.density_ratio
-        self.density_ratio_ = clone(template).fit(*stack(X[source], X[~source]))
-        self.n_features_in_ = X.shape[1]
+        X, source = _source_target(self, X, sample_domain, fitting=True)
+        self.density_ratio_ = _fit_template(
+            self.density_ratio, InfinitesimalDensityRatio, "density_ratio", X, source
+        )
         return self
 
     def compute_weights(self, X, y=None, *, sample_domain=None, **params):
@@ -301,8 +315,7 @@ class FlowDensityReweightAdapter(BaseAdapter):
             over them (and clipped at ``max_weight`` if set); zero on target
             rows.
         """
-        X, source = _source_target(X, sample_domain, fitting=False)
-        _check_n_features(self, X)
+        X, source = _source_target(self, X, sample_domain, fitting=False, allow_source=True)
         weights = np.zeros(len(X))
         if source.any():
             log_ratio = self.density_ratio_.predict_log_ratio(X[source]).astype(np.float64)
@@ -313,7 +326,8 @@ class FlowDensityReweightAdapter(BaseAdapter):
                     "they get weight zero",
                     RuntimeWarning,
                 )
-            w = np.where(finite, np.exp(log_ratio - log_ratio[finite].max(initial=0.0)), 0.0)
+            top = log_ratio[finite].max() if finite.any() else 0.0
+            w = np.where(finite, np.exp(log_ratio - top), 0.0)
             w = _normalise(w, self.max_weight)
             weights[source] = w
         return weights
@@ -342,8 +356,31 @@ class FlowDensityReweightAdapter(BaseAdapter):
         """
         self.fit(X, y, sample_domain=sample_domain)
         weights = self.compute_weights(X, sample_domain=sample_domain)
-        X, _ = check_X_domain(X, sample_domain)
+        X, _ = _source_target(self, X, sample_domain, fitting=False)
         return X, {"sample_weight": weights}
+
+    def transform(self, X, y=None, *, sample_domain=None, allow_source=False, **params):
+        """Return the rows unchanged (weights matter only while fitting).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to pass through.
+        y : array-like of shape (n_samples,), default=None
+            Ignored.
+        sample_domain : array-like of shape (n_samples,), default=None
+            Domain of each row; ``None`` means every row is a target row.
+        allow_source : bool, default=False
+            Whether source rows may be passed (skada's convention).
+        **params : dict
+            Ignored; accepted for skada's routing.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The validated rows, unchanged.
+        """
+        return _source_target(self, X, sample_domain, fitting=False, allow_source=allow_source)[0]
 
 
 def _normalise(w, max_weight):

@@ -122,16 +122,63 @@ def test_grid_search_over_gamma_with_skada_splitter_and_scorer(da):
                           scoring=PredictionEntropyScorer())
     search.fit(X, y, sample_domain=sd)
     assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
-    assert search.best_params_["otflowadapter__flow__gamma"] in grid["otflowadapter__flow__gamma"]
     fitted_flow = search.best_estimator_.named_steps["otflowadapter"].base_estimator_.flow_
     assert fitted_flow.gamma == search.best_params_["otflowadapter__flow__gamma"]
 
 
-def test_reweight_pipeline_grid_key(da):
-    pipe = da.FlowDensityReweight(flow=small_flow(), n_epochs=2)
+class WeightRecorder(LogisticRegression):
+    """A classifier that keeps the sample_weight its fit received."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.seen_weight_ = sample_weight
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_reweight_pipeline_in_grid_search_passes_the_weights_on(da):
+    from skada.metrics import ImportanceWeightedScorer
+    from skada.model_selection import SourceTargetShuffleSplit
+
+    X, y, sd, _, _ = shifted_problem(n=120)
+    clf = WeightRecorder().set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
+    pipe = da.FlowDensityReweight(clf, flow=small_flow(init_epochs=5), hidden_layer_sizes=(16,), n_epochs=3,
+                                  random_state=0)
     key = "flowdensityreweightadapter__density_ratio__flow__gamma"
-    pipe.set_params(**{key: 0.3})
-    assert pipe.get_params()[key] == 0.3
+    search = GridSearchCV(pipe, {key: [0.01, 0.1]}, cv=SourceTargetShuffleSplit(n_splits=2, random_state=0),
+                          scoring=ImportanceWeightedScorer()).fit(X, y, sample_domain=sd)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    adapter = search.best_estimator_.named_steps["flowdensityreweightadapter"].base_estimator_
+    assert adapter.density_ratio_.flow_.gamma == search.best_params_[key]
+    final = search.best_estimator_.steps[-1][1].base_estimator_
+    expected = adapter.compute_weights(X, sample_domain=sd)
+    # skada drops the (masked) target rows before the classifier's fit
+    np.testing.assert_allclose(final.seen_weight_, expected[sd >= 0])
+    assert np.ptp(final.seen_weight_) > 0  # real importance weights, not uniform ones
+
+
+def test_integer_dataframe_and_frozen_input(da):
+    pd = pytest.importorskip("pandas")
+    from sklearn.frozen import FrozenEstimator
+
+    X, y, sd, _, _ = shifted_problem(n=40)
+    X_int = np.round(4 * X).astype(int)
+    adapter = da.OTFlowAdapter(small_flow(init_epochs=2))
+    out = adapter.fit_transform(X_int, y, sample_domain=sd)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out[sd >= 0], adapter.flow_.transform(X_int[sd >= 0].astype(float)))
+
+    frame = pd.DataFrame(X, columns=["u", "v"])
+    adapter.fit(frame, y, sample_domain=sd)
+    np.testing.assert_array_equal(adapter.feature_names_in_, ["u", "v"])
+    with pytest.raises(ValueError, match="feature names"):
+        adapter.transform(frame.rename(columns={"u": "w"}))
+
+    frozen = FrozenEstimator(adapter.flow_)
+    reused = da.OTFlowAdapter(frozen).fit(X, y, sample_domain=sd)
+    assert reused.flow_ is frozen
+    np.testing.assert_array_equal(reused.transform(X, sample_domain=sd, allow_source=True),
+                                  adapter.transform(frame, sample_domain=sd, allow_source=True))
+    with pytest.raises(ValueError, match="3 features"):
+        da.OTFlowAdapter(frozen).fit(np.ones((8, 3)), np.zeros(8), sample_domain=np.repeat([1, -2], 4))
 
 
 @pytest.mark.parametrize(

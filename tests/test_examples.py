@@ -24,6 +24,23 @@ EXPECTED = {
 }
 NEEDS = {"plot_domain_adaptation.py": "skada"}
 
+
+def _value(out, pattern):
+    return float(re.search(pattern, out).group(1))
+
+
+# Loose checks against the truth, where an example prints one.
+TRUTHS = {
+    "plot_gaussian_ot.py": lambda out: _value(out, r"map error[^:]*: ([\d.]+)") < 0.25,
+    "plot_domain_adaptation.py": lambda out: (
+        _value(out, r"accuracy with the flow: ([\d.]+)")
+        > _value(out, r"accuracy without adaptation: ([\d.]+)") + 0.2
+    ),
+    "plot_digits_density.py": lambda out: (  # the improved model has fewer test bits per dimension
+        _value(out, r"Gaussian \+ skqflow\s+[\d.]+\s+([\d.]+)") < _value(out, r"Gaussian\s+[\d.]+\s+([\d.]+)")
+    ),
+}
+
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+\.\d+(?:e[-+]?\d+)?|(?<![\w.])[-+]?\d+e[-+]?\d+", re.IGNORECASE)
 _NOT_FINITE = re.compile(r"\b(nan|inf)\b", re.IGNORECASE)
 
@@ -64,4 +81,6 @@ def test_example_runs(path, monkeypatch, capsys):
     numbers = [float(m) for m in _NUMBER.findall(out)]
     assert numbers, f"{path.name} printed no number:\n{out}"
     assert not _NOT_FINITE.search(out), f"{path.name} printed a non-finite number:\n{out}"
+    if path.name in TRUTHS:
+        assert TRUTHS[path.name](out), f"{path.name} is off the truth:\n{out}"
 

@@ -38,6 +38,7 @@ def test_mutual_info_silent(capfd):
 
 
 def test_one_bar_per_phase_with_the_loss(data, capfd):
+    pytest.importorskip("tqdm")
     _ratio(1).fit(*data)
     out, err = capfd.readouterr()
     assert out == ""
@@ -46,6 +47,8 @@ def test_one_bar_per_phase_with_the_loss(data, capfd):
     finals = {m.group(1): m.group(2) for m in final.finditer(err)}
     assert finals == {
         "initial flow": "3/3",
+        "classifier P->Q round 1": "1/1",
+        "classifier Q->P round 1": "1/1",
         "refine P->Q round 1": "2/2",
         "refine Q->P round 1": "2/2",
         "ratio net": "2/2",

@@ -86,6 +86,7 @@ def train_classifier(
     n_epochs: int,
     batch_size: int,
     generator: torch.Generator,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Logistic classification of pushed rows (label 0) against real rows (label 1)."""
 
@@ -100,7 +101,7 @@ def train_classifier(
         loss=lambda b: logistic_loss(clf(b[0]), clf(b[1])),
         max_grad_norm=10.0,
     )
-    return run_epochs(phase, n_epochs)
+    return run_epochs(phase, n_epochs, on_epoch)
 
 
 @dataclass
@@ -156,16 +157,18 @@ def refine(
     ]
     n_steps = cfg.n_time_steps * cfg.n_substeps
 
-    def warm_up(source, target, t0, t1, clf, clf_opt):
+    def warm_up(name, rnd, source, target, t0, t1, clf, clf_opt):
+        phase = f"classifier {name} round {rnd + 1}"
         return train_classifier(
             clf, clf_opt, push(field, source, t0, t1, n_steps), target,
             cfg.classifier_epochs, cfg.classifier_batch_size, generator,
+            on_epoch=None if report is None else (lambda e, loss: report(phase, e, {"loss": loss})),
         )
 
     # Both classifiers learn the initial flow first, so that the held-out
     # loss of the initial flow is measured like that of every later epoch.
-    for _, source, target, t0, t1, clf, clf_opt in directions:
-        warm_up(source, target, t0, t1, clf, clf_opt)
+    for name, source, target, t0, t1, clf, clf_opt in directions:
+        warm_up(name, 0, source, target, t0, t1, clf, clf_opt)
     best = None
     if monitor is not None:
         m = monitor()
@@ -175,7 +178,7 @@ def refine(
         for name, source, target, t0, t1, clf, clf_opt in directions:
             grid = uniform_grid(t0, t1, cfg.n_time_steps, like=source)
             if rnd > 0:
-                warm_up(source, target, t0, t1, clf, clf_opt)
+                warm_up(name, rnd, source, target, t0, t1, clf, clf_opt)
 
             def flow_loss(idx, clf=clf, source=source, grid=grid):
                 states = integrate(field, source[idx.to(source.device)], grid, cfg.n_substeps)
