@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from skqflow import OTFlowTransformer, stack
 from skqflow.datasets import make_gaussian_pair
@@ -44,3 +45,16 @@ def fast_ratio(**overrides):
         random_state=0,
     )
     return {**params, **overrides}
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run torch on one thread for the test (restored afterwards).
+
+    Small models run as fast on one thread, and one thread avoids the large
+    slowdown of torch's threads spinning on cores that other jobs keep busy.
+    """
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)

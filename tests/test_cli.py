@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from skqflow._cli import energy_distance, main, read_table
 
@@ -21,18 +20,7 @@ def _write_csv(path, X, header=None):
     return path
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Run the tiny models on one thread (restored afterwards).
-
-    One thread is as fast for them, and it avoids the large slowdown of
-    torch's threads spinning on a machine whose cores are busy elsewhere,
-    which keeps this file well under 30 s.
-    """
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import sklearn
-import torch
 
 pytest.importorskip("matplotlib")
 
@@ -45,13 +44,7 @@ _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+\.\d+(?:e[-+]?\d+)?|(?<![\w.])[-+]?\d+e
 _NOT_FINITE = re.compile(r"\b(nan|inf)\b", re.IGNORECASE)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small models run as fast on one thread; more threads only fight over busy cores."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_every_example_is_listed():

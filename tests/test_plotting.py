@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("matplotlib")
 
@@ -23,13 +22,7 @@ from skqflow import (  # noqa: E402
 TINY = dict(init_epochs=2, max_iter=0, hidden_layer_sizes=(16,), n_time_steps=2, random_state=0)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models run as fast on one thread, and do not fight other jobs for cores."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
