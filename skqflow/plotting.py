@@ -88,6 +88,16 @@ def _check_2d(X, what):
     return X
 
 
+def _as_input(estimator, A):
+    """``A`` as the estimator expects it: a DataFrame with its column names if it was fitted on one."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        return A
+    import pandas as pd  # fitted on a DataFrame, so pandas is there
+
+    return pd.DataFrame(A, columns=names)
+
+
 def _colour_values(values):
     """Values scaled to [0, 1] for a colour map."""
     values = np.asarray(values, dtype=float)
@@ -277,7 +287,7 @@ def plot_snapshots(flow, X, *, times=(0.0, 0.25, 0.5, 0.75, 1.0), axes=None, tar
     _require_matplotlib()
     X = _check_2d(X, "plot_snapshots")
     times = np.atleast_1d(np.asarray(times, dtype=float))
-    states = flow.interpolate(X, times, start=start)
+    states = flow.interpolate(_as_input(flow, X), times, start=start)
     if axes is None:
         fig = _new_figure((3.0 * len(times), 3.2))
         axes = fig.subplots(1, len(times), squeeze=False)[0]
@@ -367,7 +377,7 @@ def plot_trajectories(flow, X, *, n_lines=200, times=None, ax=None, target=None,
     if not isinstance(n_lines, Integral) or n_lines < 1:
         raise ValueError(f"n_lines must be a positive integer; got {n_lines!r}")
     times = np.linspace(start, 1.0 - start, 41) if times is None else np.asarray(times, dtype=float)
-    lines = flow.interpolate(X[:n_lines], np.atleast_1d(times), start=start)
+    lines = flow.interpolate(_as_input(flow, X[:n_lines]), np.atleast_1d(times), start=start)
     if ax is None:
         ax = _new_axes()
     clouds = [lines]
@@ -447,7 +457,8 @@ def plot_log_ratio_field(
             f"plot_log_ratio_field draws two-dimensional ratios; this one has {n_features} features"
         )
     kwargs = {} if (t_start, t_end) == (0.0, 1.0) else {"t_start": t_start, "t_end": t_end}
-    fields = [np.asarray(ratio.predict_log_ratio(points, **kwargs), dtype=float).reshape(len(ys), len(xs))]
+    log_ratio = ratio.predict_log_ratio(_as_input(ratio, points), **kwargs)
+    fields = [np.asarray(log_ratio, dtype=float).reshape(len(ys), len(xs))]
     titles = ["estimated log q/p" if not kwargs else f"estimated log p({t_end:g}) / p({t_start:g})"]
     if truth is not None:
         fields.append(np.asarray(truth(points), dtype=float).reshape(len(ys), len(xs)))
@@ -528,7 +539,7 @@ def plot_image_interpolation(
     if X.ndim != 2 or X.shape[1] != int(np.prod(image_shape)):
         raise ValueError(f"X must have shape (n_images, {int(np.prod(image_shape))}); got {X.shape}")
     times = np.atleast_1d(np.asarray(times, dtype=float))
-    states = flow.interpolate(X, times, start=start)
+    states = flow.interpolate(_as_input(flow, X), times, start=start)
     if inverse_func is not None:
         states = np.stack([np.asarray(inverse_func(s)) for s in states])
         X_shown = np.asarray(inverse_func(X))

@@ -240,3 +240,23 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch, flow, ratio, sample
     for call in calls:
         with pytest.raises(ImportError, match=r"pip install skqflow\[plot\]"):
             call()
+
+
+def test_estimators_fitted_on_frames_get_frames(samples):
+    """No "X does not have valid feature names" warning for models fitted on DataFrames."""
+    import warnings
+
+    from sklearn.frozen import FrozenEstimator
+
+    pd = pytest.importorskip("pandas")
+    X, y = stack(*samples)
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    flow = OTFlowTransformer(**TINY).fit(frame, y)
+    ratio = InfinitesimalDensityRatio(flow=FrozenEstimator(flow), hidden_layer_sizes=(8,), n_epochs=1,
+                                      random_state=0).fit(frame, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = plotting.plot_trajectories(flow, frame, n_lines=5, ax=_axes())
+        plotting.plot_log_ratio_field(ratio, xlim=(-2, 2), ylim=(-2, 2), resolution=5, ax=_axes())
+    segments = ax.collections[0].get_segments()
+    np.testing.assert_allclose(segments[0][-1], flow.transform(frame.iloc[:1])[0], rtol=1e-5, atol=1e-6)
