@@ -114,11 +114,11 @@ COLUMNS = (
 
 
 # ----------------------------------------------------------------- data
-def make_data(d, n, n_test, seed):
+def make_data(d, n, n_test, seed, shift=1.0):
     """The pair, training rows of both sides and fresh test rows of P."""
     from skqflow.datasets import make_gaussian_pair
 
-    pair = make_gaussian_pair(d, random_state=seed)
+    pair = make_gaussian_pair(d, shift=shift, random_state=seed)
     X_p, X_q = pair.sample(n, random_state=seed + 1)
     X_test, _ = pair.sample(n_test, random_state=seed + 2, n_samples_q=1)
     return pair, X_p, X_q, X_test
@@ -189,10 +189,11 @@ def run_single(cfg):
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg["torch_threads"]))
     method, d, seed = cfg["method"], cfg["d"], cfg["seed"]
-    pair, X_p, X_q, X_test = make_data(d, cfg["n"], cfg["n_test"], seed)
+    pair, X_p, X_q, X_test = make_data(d, cfg["n"], cfg["n_test"], seed, cfg.get("shift", 1.0))
     w2 = pair.w2_squared
     rec = {
         "method": method, "d": d, "n": cfg["n"], "n_test": cfg["n_test"], "seed": seed,
+        "shift": cfg.get("shift", 1.0),
         "w2_squared_true": w2, "torch_threads": torch.get_num_threads(),
     }
 
@@ -387,6 +388,9 @@ def main(argv=None):
     ap.add_argument("--n-samples", type=int, help="training rows per side (default 10000; quick: 500)")
     ap.add_argument("--n-test", type=int, help="test rows of P (default 5000; quick: 300)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shift", type=float, default=1.0,
+                    help="std of each coordinate of Q's mean (make_gaussian_pair(shift=)); 1.5 gives "
+                         "W2^2 ~ 11 at d=8, the scale of DESIGN.md section 5's calibration")
     ap.add_argument("--methods", type=_parse_method, nargs="+", default=list(METHODS),
                     help=f"subset of {list(METHODS)} (aliases {list(ALIASES)})")
     ap.add_argument("--param", type=_parse_param, action="append", default=[],
@@ -417,13 +421,14 @@ def main(argv=None):
     methods = list(dict.fromkeys(args.methods))
 
     config = {
-        "dims": dims, "n_samples": n, "n_test": n_test, "seed": args.seed, "methods": methods,
-        "skqflow_params": params, "emd_max": args.emd_max, "emd_numitermax": args.emd_numitermax,
+        "dims": dims, "n_samples": n, "n_test": n_test, "seed": args.seed, "shift": args.shift,
+        "methods": methods, "skqflow_params": params, "emd_max": args.emd_max, "emd_numitermax": args.emd_numitermax,
         "emd_threads": args.emd_threads, "torch_threads": args.torch_threads, "quick": args.quick,
         "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
     }
     machine = machine_info()
     print(f"# Gaussian OT benchmark: n={n} rows a side, {n_test} test rows, seed={args.seed}, "
+          f"shift={args.shift}, "
           f"{machine['cpu_count']} CPUs, torch {machine['torch']} "
           f"({args.torch_threads or machine['torch_threads_default']} threads)")
     if params:
@@ -435,7 +440,7 @@ def main(argv=None):
         for method in methods:
             cfg = {
                 "method": method, "d": d, "n": n, "n_test": n_test, "seed": args.seed,
-                "params": params, "emd_max": args.emd_max, "emd_numitermax": args.emd_numitermax,
+                "shift": args.shift, "params": params, "emd_max": args.emd_max, "emd_numitermax": args.emd_numitermax,
                 "emd_threads": args.emd_threads, "torch_threads": args.torch_threads,
             }
             print(f"[running d={d} {method} ...]", file=sys.stderr, flush=True)

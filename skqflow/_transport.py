@@ -109,10 +109,11 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         the initial flow and run ``max_iter`` more refinement rounds from
         the current flow (and classifiers), e.g. with another ``gamma``.
     validation_fraction : float, default=0.1
-        Share of rows of each domain held out during the refinement; the
-        flow kept at the end is the epoch (or the initial flow) with the
-        smallest held-out refinement loss (KL estimates of both directions
-        plus ``gamma`` times both path costs). ``0`` keeps the last epoch.
+        Share of rows of each domain held out during the refinement (the
+        initial flow learns from every row); the flow kept at the end is
+        the epoch (or the initial flow) with the smallest held-out
+        refinement loss (KL estimates of both directions plus ``gamma``
+        times both path costs). ``0`` keeps the last epoch.
     adjoint : bool, default=False
         Backpropagate through the ODE by torchdiffeq's adjoint method
         (less memory, slower) instead of through the solver steps.
@@ -306,8 +307,10 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
 
         start = time.perf_counter()
         with torch_seed(rng, device) as gen:
-            zp, zq = self._to_tensor(X_p, device), self._to_tensor(X_q, device)
-            (zp, vp), (zq, vq) = self._holdout(zp, gen), self._holdout(zq, gen)
+            zp_all, zq_all = self._to_tensor(X_p, device), self._to_tensor(X_q, device)
+            # The held-out rows only monitor the refinement: the initial flow
+            # learns from every row.
+            (zp, vp), (zq, vq) = self._holdout(zp_all, gen), self._holdout(zq_all, gen)
             report, close = make_reporter(
                 self.verbose,
                 {"initial flow": self.init_epochs, "refine": self.refine_epochs,
@@ -319,7 +322,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
                     self.history_, self.n_iter_ = [], 0
                     self.field_ = VelocityField(X.shape[1], sizes, self.activation).to(device, self._dtype)
                     losses = fit_flow_matching(
-                        self.field_, zp, zq, coupling=self.init, n_epochs=self.init_epochs,
+                        self.field_, zp_all, zq_all, coupling=self.init, n_epochs=self.init_epochs,
                         batch_size=self.batch_size, lr=self.learning_rate_init, generator=gen,
                         report=report,
                     )
