@@ -422,7 +422,8 @@ def main(argv=None):
 
     config = {
         "dims": dims, "n_samples": n, "n_test": n_test, "seed": args.seed, "shift": args.shift,
-        "methods": methods, "skqflow_params": params, "emd_max": args.emd_max, "emd_numitermax": args.emd_numitermax,
+        "methods": methods, "skqflow_params": params, "emd_max": args.emd_max,
+        "emd_numitermax": args.emd_numitermax,
         "emd_threads": args.emd_threads, "torch_threads": args.torch_threads, "quick": args.quick,
         "command": " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
     }
@@ -440,7 +441,8 @@ def main(argv=None):
         for method in methods:
             cfg = {
                 "method": method, "d": d, "n": n, "n_test": n_test, "seed": args.seed,
-                "shift": args.shift, "params": params, "emd_max": args.emd_max, "emd_numitermax": args.emd_numitermax,
+                "shift": args.shift, "params": params, "emd_max": args.emd_max,
+                "emd_numitermax": args.emd_numitermax,
                 "emd_threads": args.emd_threads, "torch_threads": args.torch_threads,
             }
             print(f"[running d={d} {method} ...]", file=sys.stderr, flush=True)
