@@ -1,0 +1,56 @@
+"""Torch losses against closed forms."""
+
+import math
+
+import pytest
+import torch
+
+from skqflow._torch.losses import energy_distance, kl_lower_bound, logistic_loss
+
+
+def _gaussian_pair(mu, n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    pushed = torch.randn(n, 1, generator=g, dtype=torch.float64)
+    real = mu + torch.randn(n, 1, generator=g, dtype=torch.float64)
+    # exact classifier logit log(real / pushed) for N(0, 1) against N(mu, 1)
+    logit = lambda x: (mu * x - 0.5 * mu**2).reshape(-1)  # noqa: E731
+    return pushed, real, logit
+
+
+@pytest.mark.parametrize("mu", [0.5, 1.0, 2.0])
+def test_kl_lower_bound_exact_classifier_gives_kl(mu):
+    pushed, real, logit = _gaussian_pair(mu, 200_000)
+    bound = float(kl_lower_bound(logit(pushed), logit(real)))
+    assert bound == pytest.approx(0.5 * mu**2, rel=0.05)
+
+
+def test_kl_lower_bound_never_negative_and_bounds_kl():
+    pushed, real, logit = _gaussian_pair(1.0, 50_000)
+    # a classifier that "memorised" its rows: large logits on pushed rows
+    # make the plain estimate -mean(logit(pushed)) negative
+    bad = lambda x: logit(x) + 3.0  # noqa: E731
+    assert float(-bad(pushed).mean()) < 0
+    assert float(kl_lower_bound(bad(pushed), bad(real))) == pytest.approx(0.5, rel=0.05)
+    # a worse-than-useless classifier gives at most the true KL, never below 0
+    wrong = lambda x: -5.0 * logit(x)  # noqa: E731
+    value = float(kl_lower_bound(wrong(pushed), wrong(real)))
+    assert 0.0 <= value <= 0.5 * 1.05
+
+
+def test_logistic_loss_minimised_by_log_ratio():
+    pushed, real, logit = _gaussian_pair(1.0, 100_000)
+    best = float(logistic_loss(logit(pushed), logit(real)))
+    for scale in (0.5, 1.5):
+        other = float(logistic_loss(scale * logit(pushed), scale * logit(real)))
+        assert other > best
+    assert best < 2 * math.log(2)
+
+
+def test_energy_distance_zero_for_same_law_positive_otherwise():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(2000, 3, generator=g), torch.randn(2000, 3, generator=g)
+    same = float(energy_distance(a, b))
+    shifted = float(energy_distance(a, b + 1.0))
+    assert abs(same) < 0.02
+    # for a shift of the mean, the energy distance grows with the shift
+    assert shifted > 0.3 and shifted > float(energy_distance(a, b + 0.5))
