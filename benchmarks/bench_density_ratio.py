@@ -228,7 +228,7 @@ def main(argv=None):
     ap.add_argument("--ratio-batch-size", type=int, default=256)
     ap.add_argument("--ratio-lr", type=float, default=1e-3)
     ap.add_argument("--ratio-quadrature", choices=("gauss", "simpson"), default="gauss")
-    ap.add_argument("--ratio-validation-fraction", type=float, default=0.0)
+    ap.add_argument("--ratio-validation-fraction", type=float, default=0.1)
     ap.add_argument("--ulsif-centers", type=int, default=200)
     ap.add_argument(
         "--ulsif-min-ratio",

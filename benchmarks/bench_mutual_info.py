@@ -303,8 +303,8 @@ def main(argv=None):
     ap.add_argument(
         "--ratio-validation-fraction",
         type=float,
-        default=0.0,
-        help="held-out share of each snapshot for epoch selection (0: last epoch)",
+        default=0.1,
+        help="held-out share of each snapshot for epoch selection, as the estimators do (0: last epoch)",
     )
     ap.add_argument(
         "--no-standardize",

@@ -104,12 +104,15 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         Adam learning rate of the ratio net (cosine-decayed to zero).
     weight_decay : float, default=0.0
         Adam weight decay of the ratio net.
-    validation_fraction : float, default=0.0
-        Share of the rows of each snapshot held out; their loss is recorded
-        in ``history_`` and the net of the epoch with the smallest held-out
-        loss is kept. ``0`` trains on all rows and keeps the last epoch,
-        which the cosine-annealed learning rate makes the most stable one
-        (a held-out loss near chance level is too noisy to pick epochs by).
+    validation_fraction : float, default=0.1
+        Share of the rows of each snapshot held out to choose the epoch of
+        the ratio net: the latest epoch whose held-out loss is within one
+        standard error (of the paired difference, on the same rows) of the
+        smallest. Where the loss is flat, as in low dimension, that is the
+        last, cosine-annealed epoch; where the net starts to memorise its
+        rows, as in high dimension, it is the epoch before (without it the
+        estimates of large log-ratios grow with the number of epochs). ``0``
+        trains on all rows and keeps the last epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds the ratio net, its batches, the reference draw and, when its
         own ``random_state`` is None, the cloned flow.
@@ -175,7 +178,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         batch_size=256,
         learning_rate_init=1e-3,
         weight_decay=0.0,
-        validation_fraction=0.0,
+        validation_fraction=0.1,
         random_state=None,
         verbose=0,
     ):

@@ -57,7 +57,7 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         Adam learning rate of the ratio net.
     weight_decay : float, default=0.0
         Adam weight decay of the ratio net.
-    validation_fraction : float, default=0.0
+    validation_fraction : float, default=0.1
         Share of rows held out to select the epoch of the ratio net (see
         :class:`InfinitesimalDensityRatio`).
     random_state : int, RandomState instance or None, default=None
@@ -116,7 +116,7 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         batch_size=256,
         learning_rate_init=1e-3,
         weight_decay=0.0,
-        validation_fraction=0.0,
+        validation_fraction=0.1,
         random_state=None,
         verbose=0,
     ):

@@ -54,3 +54,38 @@ def test_energy_distance_zero_for_same_law_positive_otherwise():
     assert abs(same) < 0.02
     # for a shift of the mean, the energy distance grows with the shift
     assert shifted > 0.3 and shifted > float(energy_distance(a, b + 0.5))
+
+
+# ------------------------------------------------------- epoch selection
+from skqflow._torch.ratio import select_epoch  # noqa: E402
+
+
+def _epochs(levels, n=4000, jitter=0.1, seed=0):
+    """Per-row loss terms whose mean is exactly ``level``: row noise shared by
+    all epochs plus centred per-epoch noise (paired standard error of a
+    difference about ``jitter * sqrt(2 / n)``, 2.2e-3 by default)."""
+    g = torch.Generator().manual_seed(seed)
+    rows = torch.randn(n, generator=g, dtype=torch.float64)
+    rows -= rows.mean()
+    out = []
+    for level in levels:
+        e = torch.randn(n, generator=g, dtype=torch.float64)
+        out.append([rows + level + jitter * (e - e.mean())])
+    return out
+
+
+def test_select_epoch_keeps_last_epoch_of_a_flat_loss():
+    # differences (at most 2e-3) within one paired standard error: the last epoch wins
+    assert select_epoch(_epochs([1.0, 0.999, 1.0005, 0.9995, 1.001])) == 4
+
+
+def test_select_epoch_stops_before_memorisation():
+    # the loss falls, then climbs by far more than its paired standard error
+    levels = [1.0, 0.8, 0.7, 0.75, 0.9, 1.2]
+    assert select_epoch(_epochs(levels)) == 2
+
+
+def test_select_epoch_never_picks_a_non_finite_loss():
+    epochs = _epochs([1.0, 0.9, 0.95])
+    epochs[2] = [torch.full((4000,), float("nan"), dtype=torch.float64)]
+    assert select_epoch(epochs) == 1

@@ -13,16 +13,20 @@ Nothing here imports scikit-learn.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .losses import logistic_loss
 from .nn import MLP
 from .train import Phase, cosine_schedule, cycled_permutation, run_epochs
 
-__all__ = ["QUADRATURES", "TimeScoreNet", "fit_time_score", "interval_integrals", "log_ratio"]
+__all__ = [
+    "QUADRATURES", "TimeScoreNet", "fit_time_score", "interval_integrals", "log_ratio", "select_epoch",
+]
 
 # Quadrature rules on [0, 1] as (nodes, weights). Both integrate cubics
 # exactly; Gauss-Legendre needs half the evaluations of Simpson's 3/8 rule
@@ -118,8 +122,10 @@ def fit_time_score(
     times : Tensor of shape (L + 1,)
         Time of each snapshot, increasing.
     validation : sequence of Tensor, optional
-        Held-out snapshots (same layout). Their loss is recorded after every
-        epoch and the weights of the epoch with the smallest one are kept.
+        Held-out snapshots (same layout). Their loss and its standard error
+        are recorded after every epoch; the weights kept are those of the
+        latest epoch whose held-out loss is within one standard error of the
+        smallest (:func:`select_epoch`).
 
     The loss of a batch is ``sum_k mean softplus(R_k(x_{k-1})) + mean
     softplus(-R_k(x_k))`` with ``R_k`` the Simpson integral of ``r`` over
@@ -151,25 +157,25 @@ def fit_time_score(
         upper = interval_integrals(net, x[1:], t0, t1, quadrature)  # R_k at x_k
         return sum(logistic_loss(lower[k], upper[k]) for k in range(len(t0)))
 
-    def held_out() -> float:
-        total = 0.0
+    def held_out() -> list[Tensor]:
+        """Per-row held-out loss terms, one tensor per (interval, side)."""
+        terms = []
         with torch.no_grad():
             for k in range(len(t0)):
-                lower = log_ratio(net, validation[k], times[k : k + 2], quadrature)
-                upper = log_ratio(net, validation[k + 1], times[k : k + 2], quadrature)
-                total += float(logistic_loss(lower, upper))
-        return total
+                for rows, sign in ((validation[k], 1.0), (validation[k + 1], -1.0)):
+                    ratio = log_ratio(net, rows, times[k : k + 2], quadrature)
+                    terms.append(F.softplus(sign * ratio).double().cpu())
+        return terms
 
     history: list[dict] = []
-    best: tuple[float, dict] | None = None
+    states: list[tuple[list[Tensor], dict]] = []
 
     def record(epoch: int, mean_loss: float) -> None:
-        nonlocal best
         entry = {"epoch": epoch + 1, "loss": mean_loss}
         if validation is not None:
-            entry["validation_loss"] = held_out()
-            if best is None or entry["validation_loss"] < best[0]:
-                best = (entry["validation_loss"], copy.deepcopy(net.state_dict()))
+            terms = held_out()
+            entry["validation_loss"] = float(sum(t.mean() for t in terms))
+            states.append((terms, copy.deepcopy(net.state_dict())))
         history.append(entry)
         if on_epoch is not None:
             on_epoch(epoch, entry)
@@ -181,6 +187,38 @@ def fit_time_score(
     try:
         run_epochs(phase, n_epochs, record)
     finally:
-        if best is not None:
-            net.load_state_dict(best[1])
+        if states:
+            chosen = select_epoch([terms for terms, _ in states])
+            net.load_state_dict(states[chosen][1])
+            for i, h in enumerate(history):
+                h["selected"] = i == chosen
     return history
+
+
+def select_epoch(epoch_terms: Sequence[Sequence[Tensor]]) -> int:
+    """The latest epoch whose held-out loss is within one standard error of the best.
+
+    ``epoch_terms[i]`` holds the per-row loss terms of epoch ``i``, one tensor
+    per group (the loss is the sum of the group means). The standard error is
+    that of the paired difference with the best epoch (same held-out rows),
+    so it measures noise in the comparison, not in the loss level.
+    Non-finite losses are never chosen.
+
+    Near the optimum the held-out loss of neighbouring snapshots is flat, and
+    the latest epoch there is the most trained (and, under a cosine-decayed
+    learning rate, the most stable); once the net memorises its rows the loss
+    climbs out of the band and those epochs are passed over.
+    """
+    losses = [float(sum(t.mean() for t in terms)) for terms in epoch_terms]
+    finite = [i for i, v in enumerate(losses) if math.isfinite(v)]
+    if not finite:
+        return len(losses) - 1
+    best = min(finite, key=lambda i: losses[i])
+
+    def paired_se(i):
+        var = sum(
+            float((a - b).var()) / len(a) for a, b in zip(epoch_terms[i], epoch_terms[best]) if len(a) > 1
+        )
+        return math.sqrt(var)
+
+    return max(i for i in finite if losses[i] <= losses[best] + paired_se(i))
