@@ -138,8 +138,9 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         Domain labels (``classes_[1]`` is Q, the numerator); ``None`` when
         fitted against the flow's reference distribution.
     history_ : list of dict
-        Per epoch of the ratio net: ``epoch``, ``loss`` and
-        ``validation_loss``.
+        Per epoch of the ratio net: ``epoch``, ``loss`` and, with held-out
+        rows, ``validation_loss`` and ``selected`` (True for the epoch whose
+        weights were kept).
 
     See Also
     --------
