@@ -122,10 +122,10 @@ def fit_time_score(
     times : Tensor of shape (L + 1,)
         Time of each snapshot, increasing.
     validation : sequence of Tensor, optional
-        Held-out snapshots (same layout). Their loss and its standard error
-        are recorded after every epoch; the weights kept are those of the
-        latest epoch whose held-out loss is within one standard error of the
-        smallest (:func:`select_epoch`).
+        Held-out snapshots (same layout). Their loss is recorded after every
+        epoch (with the per-row terms and a copy of the weights); the weights
+        kept are those of the latest epoch whose held-out loss is within one
+        paired standard error of the smallest (:func:`select_epoch`).
 
     The loss of a batch is ``sum_k mean softplus(R_k(x_{k-1})) + mean
     softplus(-R_k(x_k))`` with ``R_k`` the Simpson integral of ``r`` over
@@ -134,7 +134,7 @@ def fit_time_score(
     Returns
     -------
     history : list of dict, one per epoch: ``loss`` and, with
-    ``validation``, ``validation_loss``.
+    ``validation``, ``validation_loss`` and ``selected`` (the epoch kept).
     """
     n = max(len(s) for s in snapshots)
     n_batches = -(-n // batch_size)
