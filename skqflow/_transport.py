@@ -112,8 +112,8 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         Share of rows of each domain held out during the refinement (the
         initial flow learns from every row); the flow kept at the end is
         the epoch (or the initial flow) with the smallest held-out
-        refinement loss (KL estimates of both directions plus ``gamma``
-        times both path costs). ``0`` keeps the last epoch.
+        refinement loss (lower bounds on the KL of both directions plus
+        ``gamma`` times both path costs). ``0`` keeps the last epoch.
     adjoint : bool, default=False
         Backpropagate through the ODE by torchdiffeq's adjoint method
         (less memory, slower) instead of through the solver steps.

@@ -6,7 +6,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["logistic_loss", "kl_lower_bound", "path_cost", "energy_distance", "flow_matching_loss"]
+__all__ = [
+    "logistic_loss", "logistic_terms", "kl_lower_bound", "path_cost", "energy_distance",
+    "flow_matching_loss",
+]
+
+
+def logistic_terms(logit_pushed: Tensor, logit_real: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-row terms of :func:`logistic_loss`: ``softplus(r(pushed))``, ``softplus(-r(real))``."""
+    return F.softplus(logit_pushed), F.softplus(-logit_real)
 
 
 def logistic_loss(logit_pushed: Tensor, logit_real: Tensor) -> Tensor:
@@ -14,7 +22,8 @@ def logistic_loss(logit_pushed: Tensor, logit_real: Tensor) -> Tensor:
 
     ``mean softplus(r(pushed)) + mean softplus(-r(real))``: paper eq. (5).
     """
-    return F.softplus(logit_pushed).mean() + F.softplus(-logit_real).mean()
+    pushed, real = logistic_terms(logit_pushed, logit_real)
+    return pushed.mean() + real.mean()
 
 
 def kl_lower_bound(logit_pushed: Tensor, logit_real: Tensor) -> Tensor:

@@ -17,10 +17,9 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .losses import logistic_loss
+from .losses import logistic_loss, logistic_terms
 from .nn import MLP
 from .train import Phase, cosine_schedule, cycled_permutation, run_epochs
 
@@ -162,9 +161,9 @@ def fit_time_score(
         terms = []
         with torch.no_grad():
             for k in range(len(t0)):
-                for rows, sign in ((validation[k], 1.0), (validation[k + 1], -1.0)):
-                    ratio = log_ratio(net, rows, times[k : k + 2], quadrature)
-                    terms.append(F.softplus(sign * ratio).double().cpu())
+                lower = log_ratio(net, validation[k], times[k : k + 2], quadrature)
+                upper = log_ratio(net, validation[k + 1], times[k : k + 2], quadrature)
+                terms.extend(t.double().cpu() for t in logistic_terms(lower, upper))
         return terms
 
     history: list[dict] = []
