@@ -39,7 +39,7 @@ RATIO_NET_CONSTRAINTS: dict = {
     "hidden_layer_sizes": ["array-like"],
     "activation": [StrOptions(set(ACTIVATIONS))],
     "quadrature": [StrOptions(set(QUADRATURES))],
-    "snapshot_rows": [StrOptions({"alternate", "shared"})],
+    "snapshot_rows": [StrOptions({"alternate", "shared", "pullback"})],
     "n_epochs": [Interval(Integral, 1, None, closed="left")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -89,13 +89,18 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         Rule for the integral of ``r`` over each interval: two-point
         Gauss-Legendre or Simpson's 3/8 rule (four points). Both are exact
         for cubics; Gauss needs half the evaluations.
-    snapshot_rows : {"alternate", "shared"}, default="alternate"
-        Which rows of P make up the flow's snapshots. ``"shared"``: every
-        snapshot moves all rows, so neighbouring snapshots are the same
-        points slightly shifted, and a flexible net can learn to recognise
-        the points rather than the densities. ``"alternate"``: the rows are
-        split in two halves and neighbouring snapshots come from different
-        halves.
+    snapshot_rows : {"alternate", "shared", "pullback"}, default="alternate"
+        Which rows make up the intermediate snapshots. ``"shared"``: the
+        flow moves every row of P forward, so neighbouring snapshots are the
+        same points slightly shifted, and a flexible net can learn to
+        recognise the points rather than the densities. ``"alternate"``:
+        the rows of P are split in two halves and neighbouring snapshots
+        come from different halves. ``"pullback"``: the rows of Q are carried
+        back by the inverse flow (the first snapshot is the rows of P); in
+        density-estimation mode every epoch draws fresh rows of the
+        reference, so the net sees new intermediate rows each epoch and
+        cannot memorise them (the choice for high dimension, where the
+        fixed snapshots are memorised within a few epochs).
     n_epochs : int, default=50
         Training epochs of the ratio net.
     batch_size : int, default=256
@@ -216,6 +221,14 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         self : InfinitesimalDensityRatio
             The fitted estimator.
         """
+        return self._fit(X, y)
+
+    def _fit(self, X, y, sample_q=None):
+        """:meth:`fit`, with ``sample_q(n, random_state)`` drawing fresh rows of Q if given.
+
+        Only ``snapshot_rows="pullback"`` uses fresh draws. In density-estimation
+        mode the reference is the sampler.
+        """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         sizes = _check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
         rng = check_random_state(self.random_state)
@@ -223,7 +236,11 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         if y is None:
             self.classes_ = None
             X_p = X
-            X_q = sample_reference(flow.reference, len(X), X.shape[1], rng)
+
+            def sample_q(n, random_state):
+                return sample_reference(flow.reference, n, X.shape[1], random_state)
+
+            X_q = sample_q(len(X), rng)
         else:
             self.classes_, X_p, X_q = split_domains(X, y)
             if flow.classes_ is not None and not np.array_equal(flow.classes_, self.classes_):
@@ -236,9 +253,12 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         n_int = self.n_intervals or flow.n_time_steps + 1
         with torch_seed(rng, device) as gen:
             zp, zq = flow._to_tensor(X_p, device), flow._to_tensor(X_q, device)
-            snapshots = self._snapshots(flow, zp, n_int, self.snapshot_rows, gen) + [zq]
             times = torch.linspace(0.0, 1.0, n_int + 1, dtype=zp.dtype, device=device)
-            train, held = _split(snapshots, self.validation_fraction, gen)
+            if self.snapshot_rows == "pullback":
+                train, held = self._pullback_chain(flow, zp, zq, n_int, gen, sample_q, rng)
+            else:
+                snapshots = self._snapshots(flow, zp, n_int, self.snapshot_rows, gen) + [zq]
+                train, held = _split(snapshots, self.validation_fraction, gen)
             self.net_ = TimeScoreNet(X.shape[1], sizes, self.activation).to(device, zp.dtype)
             report, close = make_reporter(self.verbose, {"ratio net": self.n_epochs})
             try:
@@ -283,25 +303,60 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         return flow.fit(X, y)
 
     @staticmethod
-    def _snapshots(flow, zp, n_int, rows, gen):
+    def _flow_states(flow, z, n_int, *, backward=False):
+        """Rows carried by the flow to ``n_int`` equally spaced flow times, shape (n_int, n, d).
+
+        Forward the rows start in P at time 0; ``backward`` they start in Q at
+        time 1 and go through the inverse flow. The states are in increasing
+        time either way.
+        """
+        if n_int == 1:
+            return z[None]
+        n_sub = max(1, round(flow.n_time_steps * flow.n_substeps / (n_int - 1)))
+        start, stop = (1.0, 0.0) if backward else (0.0, 1.0)
+        grid = uniform_grid(start, stop, n_int - 1, like=z)
+        field = flow._field()
+        with torch.no_grad():
+            states = torch.cat([integrate(field, zb, grid, n_sub) for zb in z.split(8192)], dim=1)
+        return states.flip(0) if backward else states
+
+    @classmethod
+    def _snapshots(cls, flow, zp, n_int, rows, gen):
         """The flow's states of P at ``n_int`` equally spaced times (the last is T(P)).
 
         With ``rows="alternate"`` the rows of P are split in two halves and
         neighbouring snapshots come from different halves, so that the ratio
         net cannot tell neighbours apart by the identity of their points.
         """
-        if n_int == 1:
-            return [zp]
-        n_sub = max(1, round(flow.n_time_steps * flow.n_substeps / (n_int - 1)))
-        grid = uniform_grid(0.0, 1.0, n_int - 1, like=zp)
-        field = flow._field()
-        with torch.no_grad():
-            states = torch.cat([integrate(field, zb, grid, n_sub) for zb in zp.split(8192)], dim=1)
-        if rows == "shared":
+        states = cls._flow_states(flow, zp, n_int)
+        if rows == "shared" or n_int == 1:
             return list(states)
         perm = torch.randperm(len(zp), generator=gen).to(zp.device)
         halves = (perm[::2], perm[1::2])
         return [state[halves[k % 2]] for k, state in enumerate(states)]
+
+    def _pullback_chain(self, flow, zp, zq, n_int, gen, sample_q, rng):
+        """Training and held-out chains ``[P, T^-1(Q) at flow times 0, ..., 1]``.
+
+        The rows of P are the first snapshot; every other snapshot holds the
+        rows of Q carried back by the inverse flow (the last is Q itself).
+        With ``sample_q`` the training chain is a callable drawing fresh rows
+        of Q for every epoch, so that the only fixed rows the net could
+        memorise are those of P, in the first interval.
+        """
+        parts, held = _split([zp, zq], self.validation_fraction, gen)
+        zp_fit, zq_fit = parts
+        if held is not None:
+            held = [held[0], *self._flow_states(flow, held[1], n_int, backward=True)]
+        if sample_q is None:
+            return [zp_fit, *self._flow_states(flow, zq_fit, n_int, backward=True)], held
+        n_q = len(zq_fit)
+
+        def draw():
+            fresh = flow._to_tensor(sample_q(n_q, rng), zq.device).to(zq.dtype)
+            return [zp_fit, *self._flow_states(flow, fresh, n_int, backward=True)]
+
+        return draw, held
 
     # ------------------------------------------------------------ predict
     def _check_X(self, X):

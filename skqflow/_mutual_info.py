@@ -165,7 +165,14 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         )
         params = {k: getattr(self, k) for k in RATIO_NET_CONSTRAINTS}
         params["random_state"] = rng
-        self.density_ratio_ = InfinitesimalDensityRatio(**params).fit(*stack(joint, product))
+
+        def sample_product(n, random_state):
+            # Product of the empirical marginals: x and y from independent rows.
+            rows = random_state.randint(0, len(joint), size=(2, n))
+            return np.hstack([joint[rows[0], :n_x], joint[rows[1], n_x:]])
+
+        self.density_ratio_ = InfinitesimalDensityRatio(**params)
+        self.density_ratio_._fit(*stack(joint, product), sample_q=sample_product)
         log_ratio = self.density_ratio_.predict_log_ratio(joint).astype(np.float64)
         self.mutual_info_ = float(-log_ratio.mean())
         self.mutual_info_std_ = float(log_ratio.std(ddof=1) / np.sqrt(len(log_ratio)))

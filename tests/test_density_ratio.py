@@ -6,18 +6,20 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.mixture import GaussianMixture
 
 from skqflow import InfinitesimalDensityRatio, OTFlowTransformer, stack
+from skqflow._base import StandardNormal
 from skqflow.datasets import make_gaussian_mixture_pair, make_gaussian_pair
 
 from .conftest import FAST, fast_ratio
 
 
-@pytest.fixture(scope="module")
-def gaussian_fit():
+@pytest.fixture(scope="module", params=["alternate", "pullback"])
+def gaussian_fit(request):
     pair = make_gaussian_pair(2, random_state=3)
     X, y = stack(*pair.sample(8000, random_state=4))
     flow = OTFlowTransformer(max_iter=0, random_state=0)
     est = InfinitesimalDensityRatio(
-        flow=flow, hidden_layer_sizes=(64, 64, 64), n_epochs=40, random_state=0
+        flow=flow, hidden_layer_sizes=(64, 64, 64), n_epochs=40, snapshot_rows=request.param,
+        random_state=0,
     ).fit(X, y)
     return pair, est
 
@@ -84,6 +86,45 @@ def test_density_mode_with_a_frozen_mixture_reference():
     with pytest.raises(ValueError, match="FrozenEstimator"):
         unfitted = OTFlowTransformer(**FAST, reference=GaussianMixture(2))
         InfinitesimalDensityRatio(**fast_ratio(flow=unfitted)).fit(X)
+
+
+def test_pullback_chain_goes_back_through_the_inverse_flow(fitted_small, gaussian_2d):
+    _, _, X_q = gaussian_2d
+    flow = fitted_small  # 4 steps of 2 substeps: the chain of 5 states uses the same grid
+    zq = flow._to_tensor(X_q)
+    states = InfinitesimalDensityRatio._flow_states(flow, zq, 5, backward=True)
+    assert states.shape == (5, *zq.shape)
+    assert torch_equal(states[-1], zq)  # the last snapshot is Q itself
+    back = flow._from_tensor(states[0], np.float64)
+    np.testing.assert_allclose(back, flow.inverse_transform(X_q), atol=1e-6)
+    forward = InfinitesimalDensityRatio._flow_states(flow, states[0], 5)
+    np.testing.assert_allclose(forward.numpy(), states.numpy(), atol=1e-4)  # reversible
+
+
+class CountingNormal(StandardNormal):
+    """The standard normal reference, counting its draws."""
+
+    def __init__(self, n_features):
+        super().__init__(n_features)
+        self.draws = 0
+
+    def sample(self, n_samples, random_state=None):
+        self.draws += 1
+        return super().sample(n_samples, random_state=random_state)
+
+
+def test_pullback_draws_fresh_reference_rows_every_epoch():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2)) * [1.0, 0.3]
+    ref = CountingNormal(2)
+    flow = OTFlowTransformer(**FAST, reference=ref).fit(X)
+    for rows, draws in (("alternate", 1), ("pullback", 1 + 4)):
+        ref.draws = 0
+        est = InfinitesimalDensityRatio(
+            **fast_ratio(flow=FrozenEstimator(flow), n_epochs=4, snapshot_rows=rows)
+        ).fit(X)
+        assert ref.draws == draws
+        assert np.isfinite(est.score_samples(X)).all()
 
 
 def test_score_samples_only_in_density_mode():

@@ -99,7 +99,7 @@ def log_ratio(
 
 def fit_time_score(
     net: nn.Module,
-    snapshots: Sequence[Tensor],
+    snapshots: Sequence[Tensor] | Callable[[], Sequence[Tensor]],
     times: Tensor,
     *,
     n_epochs: int,
@@ -115,9 +115,12 @@ def fit_time_score(
 
     Parameters
     ----------
-    snapshots : sequence of Tensor
+    snapshots : sequence of Tensor, or callable returning one
         ``L + 1`` samples ``x_0, ..., x_L`` of shape (n_k, d); the sizes may
-        differ (each epoch cycles the smaller ones to the largest size).
+        differ (each epoch cycles the smaller ones to the largest size). A
+        callable is called once per epoch for that epoch's snapshots (fresh
+        draws where the distributions can be sampled); it must return the
+        same sizes every time.
     times : Tensor of shape (L + 1,)
         Time of each snapshot, increasing.
     validation : sequence of Tensor, optional
@@ -135,20 +138,26 @@ def fit_time_score(
     history : list of dict, one per epoch: ``loss`` and, with
     ``validation``, ``validation_loss`` and ``selected`` (the epoch kept).
     """
-    n = max(len(s) for s in snapshots)
+    draw = snapshots if callable(snapshots) else (lambda: snapshots)
+    pending = [draw()]
+    sizes = [len(s) for s in pending[0]]
+    n = max(sizes)
     n_batches = -(-n // batch_size)
     t0, t1 = times[:-1], times[1:]
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
 
     def batches():
+        current = pending.pop() if pending else draw()
+        if [len(s) for s in current] != sizes:
+            raise ValueError("the snapshot sizes changed between epochs")
         # Snapshots of equal size share one permutation: the flow's snapshots
         # are the same rows moved, so neighbours stay paired within a batch,
         # which cancels much of the sampling noise of the two loss terms.
-        perms = {m: cycled_permutation(m, n, generator) for m in sorted({len(s) for s in snapshots})}
-        idx = [perms[len(s)].split(batch_size) for s in snapshots]
+        perms = {m: cycled_permutation(m, n, generator) for m in sorted(set(sizes))}
+        idx = [perms[len(s)].split(batch_size) for s in current]
         for parts in zip(*idx):
             m = min(len(p) for p in parts)
-            yield [s[p[:m].to(s.device)] for s, p in zip(snapshots, parts)]
+            yield [s[p[:m].to(s.device)] for s, p in zip(current, parts)]
 
     def loss(batch):
         x = torch.stack(batch)  # (L + 1, m, d)
