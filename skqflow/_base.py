@@ -115,6 +115,16 @@ class StandardNormal:
         return -0.5 * (X**2).sum(1) - 0.5 * X.shape[1] * np.log(2 * np.pi)
 
 
+def reference_is_seeded(reference) -> bool:
+    """Whether ``reference.sample`` takes a ``random_state`` (None, the default, does)."""
+    if reference is None:
+        return True
+    try:
+        return "random_state" in inspect.signature(reference.sample).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
 def sample_reference(reference, n_samples: int, n_features: int, random_state) -> np.ndarray:
     """Draw rows from ``reference`` (None means standard normal) and check their shape."""
     ref = StandardNormal(n_features) if reference is None else reference
@@ -123,11 +133,10 @@ def sample_reference(reference, n_samples: int, n_features: int, random_state) -
             f"reference must have a sample(n_samples) method; got {type(ref).__name__}"
         )
     _check_reference_fitted(ref)
-    try:
-        accepts_rs = "random_state" in inspect.signature(ref.sample).parameters
-    except (TypeError, ValueError):
-        accepts_rs = False
-    out = ref.sample(n_samples, random_state=random_state) if accepts_rs else ref.sample(n_samples)
+    if reference_is_seeded(ref):
+        out = ref.sample(n_samples, random_state=random_state)
+    else:
+        out = ref.sample(n_samples)
     if isinstance(out, tuple):  # e.g. GaussianMixture.sample returns (X, labels)
         out = out[0]
     out = np.asarray(out, dtype=float)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
     StandardNormal,
+    reference_is_seeded,
     TorchStateMixin,
     make_reporter,
     runtime_device,
@@ -79,7 +81,8 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
     n_intervals : int or None, default=None
         ``L``, the number of intervals of the chain. The flow is sampled at
         ``L`` equally spaced times from 0 to 1 and the rows of Q are the last
-        snapshot. ``None`` means ``flow.n_time_steps + 1``; ``1`` is the
+        snapshot (with ``snapshot_rows="pullback"``, the rows of P are the
+        first). ``None`` means ``flow.n_time_steps + 1``; ``1`` is the
         single-classifier estimator (no intermediate distributions).
     hidden_layer_sizes : tuple of int, default=(256, 256, 256)
         Hidden widths of the ratio net ``r(x, t)``.
@@ -99,8 +102,9 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         back by the inverse flow (the first snapshot is the rows of P); in
         density-estimation mode every epoch draws fresh rows of the
         reference, so the net sees new intermediate rows each epoch and
-        cannot memorise them (the choice for high dimension, where the
-        fixed snapshots are memorised within a few epochs).
+        cannot memorise them (one inverse ODE solve per epoch). A reference
+        whose ``sample`` takes no ``random_state`` (a fitted
+        ``GaussianMixture``) is drawn once, with a warning.
     n_epochs : int, default=50
         Training epochs of the ratio net.
     batch_size : int, default=256
@@ -119,8 +123,9 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         estimates of large log-ratios grow with the number of epochs). ``0``
         trains on all rows and keeps the last epoch.
     random_state : int, RandomState instance or None, default=None
-        Seeds the ratio net, its batches, the reference draw and, when its
-        own ``random_state`` is None, the cloned flow.
+        Seeds the ratio net, its batches, the reference draws (one per epoch
+        with ``snapshot_rows="pullback"``) and, when its own ``random_state``
+        is None, the cloned flow.
     verbose : int, default=0
         ``0`` silent; ``>= 1`` one progress bar (tqdm, on stderr) per phase:
         the flow's phases (when it is fitted here), then the ratio net, with
@@ -227,7 +232,8 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         """:meth:`fit`, with ``sample_q(n, random_state)`` drawing fresh rows of Q if given.
 
         Only ``snapshot_rows="pullback"`` uses fresh draws. In density-estimation
-        mode the reference is the sampler.
+        mode the reference is the sampler when its ``sample`` takes a
+        ``random_state`` (an argument ``sample_q`` is then replaced).
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         sizes = _check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
@@ -236,11 +242,16 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         if y is None:
             self.classes_ = None
             X_p = X
-
-            def sample_q(n, random_state):
-                return sample_reference(flow.reference, n, X.shape[1], random_state)
-
-            X_q = sample_q(len(X), rng)
+            X_q = sample_reference(flow.reference, len(X), X.shape[1], rng)
+            if reference_is_seeded(flow.reference):
+                sample_q = partial(sample_reference, flow.reference, n_features=X.shape[1])
+            elif self.snapshot_rows == "pullback":
+                warnings.warn(
+                    f"the reference's sample method ({type(flow.reference).__name__}) takes no "
+                    "random_state, so the pulled-back reference rows are drawn once, not every "
+                    "epoch",
+                    UserWarning,
+                )
         else:
             self.classes_, X_p, X_q = split_domains(X, y)
             if flow.classes_ is not None and not np.array_equal(flow.classes_, self.classes_):
@@ -344,19 +355,16 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         of Q for every epoch, so that the only fixed rows the net could
         memorise are those of P, in the first interval.
         """
-        parts, held = _split([zp, zq], self.validation_fraction, gen)
-        zp_fit, zq_fit = parts
+        def chain(p, q):
+            return [p, *self._flow_states(flow, q, n_int, backward=True)]
+
+        (zp_fit, zq_fit), held = _split([zp, zq], self.validation_fraction, gen)
         if held is not None:
-            held = [held[0], *self._flow_states(flow, held[1], n_int, backward=True)]
+            held = chain(*held)
         if sample_q is None:
-            return [zp_fit, *self._flow_states(flow, zq_fit, n_int, backward=True)], held
+            return chain(zp_fit, zq_fit), held
         n_q = len(zq_fit)
-
-        def draw():
-            fresh = flow._to_tensor(sample_q(n_q, rng), zq.device).to(zq.dtype)
-            return [zp_fit, *self._flow_states(flow, fresh, n_int, backward=True)]
-
-        return draw, held
+        return (lambda: chain(zp_fit, flow._to_tensor(sample_q(n_q, random_state=rng), zq.device))), held
 
     # ------------------------------------------------------------ predict
     def _check_X(self, X):

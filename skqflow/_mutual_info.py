@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from numbers import Integral
 
 import numpy as np
@@ -15,6 +16,22 @@ from ._density_ratio import RATIO_NET_CONSTRAINTS, InfinitesimalDensityRatio
 from ._stack import stack
 
 __all__ = ["MutualInformationEstimator"]
+
+
+def _product_rows(joint, n_x, n_samples, random_state):
+    """``n_samples`` rows of the product of the empirical marginals of ``joint``.
+
+    Each block of ``len(joint)`` rows pairs the ``X`` part of every row with
+    the ``y`` part of a shuffle of the rows; when ``n_samples`` is not a
+    multiple of ``len(joint)`` a random subset of the blocks' rows is kept.
+    """
+    n = len(joint)
+    n_blocks = -(-n_samples // n)
+    blocks = [np.hstack([joint[:, :n_x], joint[random_state.permutation(n), n_x:]]) for _ in range(n_blocks)]
+    rows = np.vstack(blocks)
+    if len(rows) > n_samples:
+        rows = rows[random_state.choice(len(rows), n_samples, replace=False)]
+    return rows
 
 
 class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
@@ -46,9 +63,12 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         Activation of the ratio net.
     quadrature : {"gauss", "simpson"}, default="gauss"
         Quadrature rule of the ratio net's integrals.
-    snapshot_rows : {"alternate", "shared"}, default="alternate"
-        Which rows make up the flow's snapshots (see
-        :class:`InfinitesimalDensityRatio`).
+    snapshot_rows : {"alternate", "shared", "pullback"}, default="alternate"
+        Which rows make up the snapshots of the chain (see
+        :class:`InfinitesimalDensityRatio`). With ``"pullback"`` every epoch
+        draws new product rows (fresh shuffles of ``y``) and carries them back
+        by the inverse flow, so the net cannot memorise the intermediate
+        snapshots (one inverse ODE solve per epoch).
     n_epochs : int, default=50
         Training epochs of the ratio net.
     batch_size : int, default=256
@@ -159,19 +179,12 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         self._std = np.where(std > 0, std, 1.0)
         joint = self._standardise(joint)
         rng = check_random_state(self.random_state)
-        product = np.vstack(
-            [np.hstack([joint[:, :n_x], joint[rng.permutation(len(joint)), n_x:]])
-             for _ in range(self.n_permutations)]
-        )
+        sample_product = partial(_product_rows, joint, n_x)
+        product = sample_product(self.n_permutations * len(joint), random_state=rng)
         params = {k: getattr(self, k) for k in RATIO_NET_CONSTRAINTS}
         params["random_state"] = rng
-
-        def sample_product(n, random_state):
-            # Product of the empirical marginals: x and y from independent rows.
-            rows = random_state.randint(0, len(joint), size=(2, n))
-            return np.hstack([joint[rows[0], :n_x], joint[rows[1], n_x:]])
-
         self.density_ratio_ = InfinitesimalDensityRatio(**params)
+        # with snapshot_rows="pullback" every epoch draws new product rows
         self.density_ratio_._fit(*stack(joint, product), sample_q=sample_product)
         log_ratio = self.density_ratio_.predict_log_ratio(joint).astype(np.float64)
         self.mutual_info_ = float(-log_ratio.mean())

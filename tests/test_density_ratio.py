@@ -101,30 +101,45 @@ def test_pullback_chain_goes_back_through_the_inverse_flow(fitted_small, gaussia
     np.testing.assert_allclose(forward.numpy(), states.numpy(), atol=1e-4)  # reversible
 
 
-class CountingNormal(StandardNormal):
-    """The standard normal reference, counting its draws."""
+class RecordingNormal(StandardNormal):
+    """The standard normal reference, keeping every draw."""
 
     def __init__(self, n_features):
         super().__init__(n_features)
-        self.draws = 0
+        self.draws = []
 
     def sample(self, n_samples, random_state=None):
-        self.draws += 1
-        return super().sample(n_samples, random_state=random_state)
+        self.draws.append(super().sample(n_samples, random_state=random_state))
+        return self.draws[-1]
 
 
 def test_pullback_draws_fresh_reference_rows_every_epoch():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 2)) * [1.0, 0.3]
-    ref = CountingNormal(2)
+    ref = RecordingNormal(2)
     flow = OTFlowTransformer(**FAST, reference=ref).fit(X)
-    for rows, draws in (("alternate", 1), ("pullback", 1 + 4)):
-        ref.draws = 0
+    for rows, n_draws in (("alternate", 1), ("pullback", 1 + 4)):
+        ref.draws = []
         est = InfinitesimalDensityRatio(
             **fast_ratio(flow=FrozenEstimator(flow), n_epochs=4, snapshot_rows=rows)
         ).fit(X)
-        assert ref.draws == draws
+        assert len(ref.draws) == n_draws
         assert np.isfinite(est.score_samples(X)).all()
+    # every epoch's rows are new
+    for a, b in zip(ref.draws[1:], ref.draws[2:]):
+        assert not np.allclose(a[: len(b)], b[: len(a)])
+
+
+def test_pullback_with_an_unseeded_reference_warns_and_draws_once():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2)) * [1.0, 0.3]
+    gmm = GaussianMixture(2, random_state=0).fit(X)  # sample() takes no random_state
+    flow = OTFlowTransformer(**FAST, reference=FrozenEstimator(gmm)).fit(X)
+    with pytest.warns(UserWarning, match="drawn once"):
+        est = InfinitesimalDensityRatio(
+            **fast_ratio(flow=FrozenEstimator(flow), snapshot_rows="pullback")
+        ).fit(X)
+    assert np.isfinite(est.score_samples(X)).all()
 
 
 def test_score_samples_only_in_density_mode():

@@ -8,6 +8,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skqflow import MutualInformationEstimator, OTFlowTransformer
+from skqflow._mutual_info import _product_rows
 from skqflow.datasets import make_mutual_info_pair
 
 from .conftest import fast_ratio
@@ -47,6 +48,27 @@ def test_recovers_gaussian_mutual_info(estimates):
 
 
 @pytest.mark.slow
+def test_pullback_with_fresh_product_rows_recovers_gaussian_mutual_info():
+    truth = -0.5 * np.log(1 - 0.9**2)
+    est = accurate().set_params(snapshot_rows="pullback").fit(*bivariate(0.9, 8000, seed=1))
+    assert abs(est.score(*bivariate(0.9, 4000, seed=2)) - truth) < 0.05 * truth
+
+
+def test_product_rows_are_shuffles_of_y():
+    rng = np.random.RandomState(0)
+    joint = np.c_[np.arange(10.0), 100 + np.arange(10.0)]
+    rows = _product_rows(joint, 1, 25, rng)
+    assert rows.shape == (25, 2)
+    # every row pairs an x and a y of the joint sample, with no y used more than 3 times (3 shuffles)
+    assert set(rows[:, 0]) <= set(joint[:, 0]) and set(rows[:, 1]) <= set(joint[:, 1])
+    assert np.bincount(rows[:, 1].astype(int) - 100).max() <= 3
+    whole = _product_rows(joint, 1, 20, np.random.RandomState(0))
+    for block in (whole[:10], whole[10:]):  # a whole number of shuffles: each uses every row once
+        np.testing.assert_array_equal(block[:, 0], joint[:, 0])
+        np.testing.assert_array_equal(np.sort(block[:, 1]), joint[:, 1])
+
+
+@pytest.mark.slow
 def test_independent_variables_give_zero(estimates):
     assert abs(estimates[0.0].mutual_info_) < 0.05
 
@@ -79,10 +101,11 @@ def test_cross_validation_and_pipeline():
     assert np.isfinite(pipe.score(X, y))
 
 
-def test_deterministic_under_random_state():
+@pytest.mark.parametrize("rows", ["alternate", "pullback"])
+def test_deterministic_under_random_state(rows):
     X, y = bivariate(0.8, 300, seed=0)
-    a = MutualInformationEstimator(**fast_ratio()).fit(X, y).mutual_info_
-    b = MutualInformationEstimator(**fast_ratio()).fit(X, y).mutual_info_
+    a = MutualInformationEstimator(**fast_ratio(snapshot_rows=rows)).fit(X, y).mutual_info_
+    b = MutualInformationEstimator(**fast_ratio(snapshot_rows=rows)).fit(X, y).mutual_info_
     assert a == b
 
 

@@ -150,8 +150,8 @@ def fit_time_score(
         current = pending.pop() if pending else draw()
         if [len(s) for s in current] != sizes:
             raise ValueError("the snapshot sizes changed between epochs")
-        # Snapshots of equal size share one permutation: the flow's snapshots
-        # are the same rows moved, so neighbours stay paired within a batch,
+        # Snapshots of equal size share one permutation: when they are the
+        # same rows moved by the flow, neighbours stay paired within a batch,
         # which cancels much of the sampling noise of the two loss terms.
         perms = {m: cycled_permutation(m, n, generator) for m in sorted(set(sizes))}
         idx = [perms[len(s)].split(batch_size) for s in current]
