@@ -17,8 +17,31 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
-    "Phase", "TrainingDiverged", "batch_indices", "cosine_schedule", "cycled_permutation", "run_epochs",
+    "INITIAL_FLOW", "CLASSIFIER", "REFINEMENT", "RATIO_NET",
+    "Phase", "TrainingDiverged", "batch_indices", "cosine_schedule", "cycled_permutation", "phase_name",
+    "run_epochs",
 ]
+
+# The stages of training, as named in ``history_`` records, progress bars and plots.
+INITIAL_FLOW = "initial flow"
+CLASSIFIER = "classifier"
+REFINEMENT = "refinement"
+RATIO_NET = "ratio net"
+
+
+def phase_name(stage: str, direction: str | None = None, round: int | None = None) -> str:
+    """The one display name of a training phase.
+
+    ``phase_name("refinement", "P->Q", 2)`` is ``"refinement P->Q round 2"``;
+    ``phase_name("initial flow")`` is ``"initial flow"``. Progress bars and
+    :mod:`skqflow.plotting` both name phases through this function.
+    """
+    parts = [stage]
+    if direction is not None:
+        parts.append(direction)
+    if round is not None:
+        parts.append(f"round {round}")
+    return " ".join(parts)
 
 
 class TrainingDiverged(RuntimeError):
