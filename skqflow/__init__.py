@@ -2,8 +2,9 @@
 
 from ._density_ratio import InfinitesimalDensityRatio
 from ._mutual_info import MutualInformationEstimator
+from ._persist import load, save
 from ._stack import stack
 from ._transport import OTFlowTransformer
 
-__all__ = ["InfinitesimalDensityRatio", "MutualInformationEstimator", "OTFlowTransformer", "stack"]
+__all__ = ["InfinitesimalDensityRatio", "MutualInformationEstimator", "OTFlowTransformer", "load", "save", "stack"]
 __version__ = "0.1.0"

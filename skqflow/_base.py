@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 import sys
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,13 +21,21 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = [
-    "split_domains",
-    "resolve_device",
-    "torch_seed",
+    "TORCH_DTYPES",
+    "Standardiser",
     "StandardNormal",
-    "sample_reference",
-    "make_reporter",
     "TorchStateMixin",
+    "atomic_fit",
+    "check_domain_labels",
+    "check_time",
+    "check_scale",
+    "make_reporter",
+    "resolve_device",
+    "runtime_device",
+    "sample_reference",
+    "split_domains",
+    "torch_seed",
+    "warn_non_finite",
 ]
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -39,15 +50,7 @@ def split_domains(X, y, *, min_rows: int = 2):
         If ``y`` does not hold exactly two distinct labels, its length
         differs from ``X``'s, or a domain has fewer than ``min_rows`` rows.
     """
-    y = np.asarray(y)
-    if y.ndim != 1:
-        y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D domain labels, got an array of shape {y.shape}")
-    if len(y) != len(X):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise ValueError("y contains NaN or infinity; it must hold two domain labels")
+    y = check_domain_labels(y, len(X))
     classes = np.unique(y)
     if len(classes) != 2:
         raise ValueError(
@@ -64,20 +67,165 @@ def split_domains(X, y, *, min_rows: int = 2):
     return classes, X_p, X_q
 
 
-def resolve_device(device: str) -> torch.device:
-    """Map ``"auto"``/``"cpu"``/``"cuda"`` to a torch device (CUDA when present for auto)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but CUDA is not available; use 'auto' or 'cpu'")
-    return torch.device(device)
+def check_domain_labels(y, n_rows: int) -> np.ndarray:
+    """``y`` as 1-D domain labels of ``n_rows`` rows, or a ValueError that says what is wrong."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.reshape(-1)
+    if y.ndim != 1:
+        raise ValueError(
+            f"y must be 1-D domain labels (one label per row of X); got an array of shape {y.shape}"
+        )
+    if len(y) != n_rows:
+        raise ValueError(f"X has {n_rows} rows but y has {len(y)} labels")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinity; it must hold two domain labels")
+    return y
 
 
-def runtime_device(fitted: str) -> torch.device:
-    """Device for prediction: the fitted one if it exists here, else the CPU."""
-    if fitted.startswith("cuda") and not torch.cuda.is_available():
+def check_time(value, name: str) -> float:
+    """A scalar time in [0, 1], or a ValueError naming the argument."""
+    arr = np.asarray(value, dtype=object)
+    if value is None or isinstance(value, (bool, np.bool_)) or arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar time in [0, 1]; got {value!r}")
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a scalar time in [0, 1]; got {value!r}") from None
+    if not (np.isfinite(t) and 0.0 <= t <= 1.0):
+        raise ValueError(f"{name} must be a scalar time in [0, 1]; got {t}")
+    return t
+
+
+def resolve_device(device) -> torch.device:
+    """The torch device for ``device``: ``"auto"`` (CUDA, then MPS, when present, else
+    the CPU), or anything :class:`torch.device` accepts (``"cpu"``, ``"cuda:1"``,
+    ``"mps"``, a ``torch.device``).
+
+    Raises
+    ------
+    ValueError
+        If torch does not know the device or it is not available here.
+    """
+    if isinstance(device, str) and device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
         return torch.device("cpu")
-    return torch.device(fitted)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    if not _available(dev):
+        raise ValueError(
+            f"device={str(dev)!r} was requested but is not available on this machine; use 'auto' or 'cpu'"
+        )
+    return dev
+
+
+def _available(dev: torch.device) -> bool:
+    if dev.type == "cpu":
+        return True
+    if dev.type == "cuda":
+        return torch.cuda.is_available() and (dev.index is None or dev.index < torch.cuda.device_count())
+    if dev.type == "mps":
+        backend = getattr(torch.backends, "mps", None)
+        return bool(backend is not None and backend.is_available())
+    module = getattr(torch, dev.type, None)  # e.g. torch.xpu
+    return bool(module is not None and hasattr(module, "is_available") and module.is_available())
+
+
+def runtime_device(fitted) -> torch.device:
+    """Device for prediction: the fitted one if it exists here, else the CPU."""
+    dev = torch.device(fitted)
+    return dev if _available(dev) else torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    """Centre and divide by one pooled scale: the coordinates the networks see.
+
+    Parameters
+    ----------
+    shift : ndarray of shape (n_features,)
+        Subtracted from every row.
+    scale : float
+        Divides every centred value (one scale for all features keeps optimal
+        transport maps optimal).
+    dtype : torch.dtype
+        Precision of the tensors.
+    device : torch.device
+        Where the tensors live.
+    """
+
+    shift: np.ndarray
+    scale: float
+    dtype: torch.dtype
+    device: torch.device
+
+    def to_tensor(self, X) -> torch.Tensor:
+        """Standardised tensor of the rows ``X``."""
+        Z = (np.asarray(X, dtype=np.float64) - self.shift) / self.scale
+        return torch.as_tensor(Z, dtype=self.dtype, device=self.device)
+
+    def from_tensor(self, Z: torch.Tensor, dtype) -> np.ndarray:
+        """Rows in the original units (any leading shape), as an array of ``dtype``."""
+        return (Z.detach().cpu().double().numpy() * self.scale + self.shift).astype(dtype, copy=False)
+
+
+def check_scale(X: np.ndarray, compute_dtype: torch.dtype) -> None:
+    """Refuse data whose squared distances would overflow the computation's dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``max |X|`` exceeds the square root of the largest number of
+        ``compute_dtype`` (about 1.8e19 for float32, 1.3e154 for float64).
+    """
+    limit = float(np.sqrt(torch.finfo(compute_dtype).max))
+    with np.errstate(over="ignore", invalid="ignore"):
+        largest = float(np.max(np.abs(X))) if X.size else 0.0
+    if not largest <= limit:
+        name = str(compute_dtype).replace("torch.", "")
+        raise ValueError(
+            f"X holds values up to {largest:.3g}; with dtype {name} the values must stay below "
+            f"{limit:.3g} in absolute value, or squared distances overflow. Rescale X"
+            + (" or use dtype='float64'." if compute_dtype == torch.float32 else ".")
+        )
+
+
+def warn_non_finite(values: np.ndarray, what: str) -> np.ndarray:
+    """Warn (RuntimeWarning) when ``values`` computed from finite input are NaN or infinite."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        warnings.warn(
+            f"{what} is NaN or infinite for {int(bad.sum())} of {bad.size} values although the "
+            "input is finite: the fitted model is numerically unstable there (check for a "
+            "ConvergenceWarning at fit, or inputs far outside the training data)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return values
+
+
+def atomic_fit(fit):
+    """Make ``fit`` all or nothing: on any exception, Ctrl-C included, the
+    estimator's attributes are put back exactly as they were before the call.
+
+    ``fit`` must not modify objects it found on the estimator in place (a
+    warm start trains copies of the fitted modules and assigns them at the end).
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        before = dict(vars(self))
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+
+    return wrapper
 
 
 @contextlib.contextmanager
@@ -201,12 +349,22 @@ def make_reporter(verbose: int, totals: dict[str, int]):
 
 
 class TorchStateMixin:
-    """Pickle torch modules on the CPU so a model fitted on a GPU loads anywhere."""
+    """Pickle torch modules on the CPU so a model fitted on a GPU loads anywhere.
+
+    Modules held directly or inside lists, tuples and dicts (``classifiers_``)
+    are copied to the CPU; the estimator itself is left as it is.
+    """
 
     def __getstate__(self):
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
-        state = dict(state)
-        for key, value in state.items():
-            if isinstance(value, torch.nn.Module):
-                state[key] = copy.deepcopy(value).cpu()
-        return state
+        return {key: _on_cpu(value) for key, value in dict(state).items()}
+
+
+def _on_cpu(value):
+    if isinstance(value, (torch.nn.Module, torch.Tensor)):
+        return copy.deepcopy(value).cpu()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    return value

@@ -2,24 +2,29 @@
 
 ``demo`` (the default) fits the optimal-transport flow from two moons to a
 checkerboard (figure 2 of Xu, Cheng and Xie) and reports held-out metrics and
-a picture of the trajectories. ``transport`` fits the flow between two samples
-stored in CSV or ``.npy`` files and writes the transported rows.
+a picture of the trajectories (:func:`skqflow.plotting.plot_demo`).
+``transport`` fits the flow between two samples stored in CSV or ``.npy``
+files (read by numpy) and writes the transported rows.
 
-This is the only module of the package that prints.
+This module holds only the parser and the commands; it is the only module
+of the package that prints. Errors are one line on stderr (exit code 2;
+130 on Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
-__all__ = ["main", "energy_distance", "read_table", "write_table", "CLIError"]
+__all__ = ["CLIError", "build_parser", "energy_distance", "main", "read_table", "write_table"]
 
 # Estimator settings of the demo, small enough for the whole demo (fit,
 # metrics and picture) to take about two minutes on one or two CPU cores; the
@@ -44,11 +49,10 @@ QUICK_PARAMS = {
 }
 QUICK_N_SAMPLES = 300
 
-DEMO_TIMES = (0.0, 0.25, 0.5, 0.75, 1.0)
-N_TRAJECTORIES = 300
+DEMO_HEADING = "skqflow: optimal-transport flow, two moons -> checkerboard"
 MAX_SEED = 2**32 - 2  # the test sample uses ``seed + 1``
 _EXIT_ERROR = 2
-_DISTANCE_CHUNK = 2048
+_EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 class CLIError(Exception):
@@ -56,22 +60,12 @@ class CLIError(Exception):
 
 
 # --------------------------------------------------------------- metrics
-def _mean_distance(A, B, chunk=_DISTANCE_CHUNK):
-    """Mean Euclidean distance between all rows of ``A`` and all rows of ``B``.
-
-    Computed in blocks of ``chunk`` rows of ``A`` to bound memory.
-    """
-    total = 0.0
-    for i in range(0, len(A), chunk):
-        total += cdist(A[i : i + chunk], B).sum()
-    return total / (len(A) * len(B))
-
-
 def energy_distance(X, Y):
     """Energy distance between two samples (V-statistic).
 
     ``2 mean|X - Y| - mean|X - X'| - mean|Y - Y'|`` over all pairs of rows,
-    with Euclidean norms.
+    with Euclidean norms; computed in float64 by the package's torch
+    implementation (:func:`skqflow._torch.losses.energy_distance`).
 
     Parameters
     ----------
@@ -83,8 +77,14 @@ def energy_distance(X, Y):
     distance : float
         Non-negative; zero when the two samples are equal.
     """
-    X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
-    return float(2.0 * _mean_distance(X, Y) - _mean_distance(X, X) - _mean_distance(Y, Y))
+    import torch
+
+    from ._torch.losses import energy_distance as _energy_distance
+
+    X = torch.as_tensor(np.asarray(X, dtype=np.float64))
+    Y = torch.as_tensor(np.asarray(Y, dtype=np.float64))
+    with torch.no_grad():
+        return float(_energy_distance(X, Y))
 
 
 def _mean_squared_error(A, B):
@@ -176,7 +176,7 @@ def run_demo(args):
 
     start = time.perf_counter()
     if not args.no_plot:
-        _check_directory(Path(args.png))
+        _check_writable(Path(args.png))
     n = args.n_samples or (QUICK_N_SAMPLES if args.quick else DEMO_N_SAMPLES)
     params = _estimator_params(args, _base_params(args, DEMO_PARAMS))
     X_p, X_q = make_moons_checkerboard(n, random_state=args.seed)
@@ -197,86 +197,25 @@ def run_demo(args):
 
 
 def _report_picture(flow, X_p, X_q, metrics, path):
-    """Draw the demo's picture and say where it went (or why not)."""
+    """Draw the demo's picture (:func:`skqflow.plotting.plot_demo`) and say where it went (or why not)."""
     title = (
-        f"test rows: transport cost {metrics['transport_cost']:.3f}, energy distance "
+        f"{DEMO_HEADING}\ntest rows: transport cost {metrics['transport_cost']:.3f}, energy distance "
         f"D(T(X_P), X_Q) = {metrics['energy_forward']:.3f} (untransported {metrics['energy_baseline']:.3f})"
     )
     try:
-        written = plot_demo(flow, X_p, X_q, metrics["pulled"], path, title=title)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError:
+        print("matplotlib is not installed (pip install skqflow[plot]); no picture written")
+        return
+    from .plotting import plot_demo
+
+    fig = plot_demo(flow, X_p, X_q, pulled=metrics["pulled"], title=title)
+    FigureCanvasAgg(fig)  # PNG through Agg; the pyplot backend is left alone
+    try:
+        fig.savefig(path, dpi=100)
     except OSError as exc:
         raise CLIError(f"cannot write the picture {path}: {exc}") from exc
-    if written:
-        print(f"wrote {path}")
-    else:
-        print("matplotlib is not installed (pip install skqflow[plot]); no picture written")
-
-
-def plot_demo(flow, X_p, X_q, pulled, path, *, n_lines=N_TRAJECTORIES, title=None):
-    """Write a PNG of the flow on two-dimensional test rows.
-
-    Top row: the rows of P carried to t = 0, 0.25, 0.5, 0.75, 1 (coloured by
-    their first coordinate at t = 0; Q in grey behind the last panel), drawn
-    by :func:`skqflow.plotting.plot_snapshots`. Bottom row: the sample of Q,
-    ``n_lines`` trajectories (:func:`skqflow.plotting.plot_trajectories`),
-    and the inverse push ``T^{-1}(X_q)`` over the sample of P.
-
-    The figure is drawn with the Agg canvas directly, without pyplot, so the
-    matplotlib backend of the process is left untouched.
-
-    Parameters
-    ----------
-    flow : OTFlowTransformer
-        Fitted on two-dimensional data.
-    X_p, X_q : ndarray of shape (n, 2)
-        Test rows of P and Q.
-    pulled : ndarray of shape (n, 2)
-        ``flow.inverse_transform(X_q)``.
-    path : path-like
-        Where to write the PNG.
-    n_lines : int, default=300
-        Number of trajectories drawn.
-    title : str or None, default=None
-        Added to the title of the figure.
-
-    Returns
-    -------
-    written : bool
-        False when matplotlib is not installed (nothing is written).
-    """
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        from . import plotting
-
-        plotting._require_matplotlib()
-    except ImportError:
-        return False
-    fig = Figure(figsize=(16, 7), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplot_mosaic(
-        [[f"t{i}" for i in range(len(DEMO_TIMES))], [".", "q", "lines", "pulled", "."]]
-    )
-    snapshots = [axes[f"t{i}"] for i in range(len(DEMO_TIMES))]
-    plotting.plot_snapshots(flow, X_p, times=DEMO_TIMES, axes=snapshots, target=X_q)
-    for ax, t in zip(snapshots, DEMO_TIMES):
-        ax.set_title(f"T(X_P) at t = {t:g}")
-    axes["q"].scatter(*X_q.T, s=1, c="tab:red", rasterized=True)
-    axes["q"].set_title("X_Q (target)")
-    plotting.plot_trajectories(flow, X_p, n_lines=n_lines, ax=axes["lines"])
-    axes["pulled"].scatter(*X_p.T, s=1, c="0.8", rasterized=True)
-    axes["pulled"].scatter(*pulled.T, s=1, c="tab:orange", rasterized=True)
-    axes["pulled"].set_title("T^-1(X_Q) (orange) over X_P (grey)")
-    xlim, ylim = plotting._axis_limits(X_p, X_q, pulled)
-    (x0, x1), (y0, y1) = snapshots[0].get_xlim(), snapshots[0].get_ylim()
-    xlim, ylim = (min(xlim[0], x0), max(xlim[1], x1)), (min(ylim[0], y0), max(ylim[1], y1))
-    for ax in axes.values():
-        ax.set(xlim=xlim, ylim=ylim, aspect="equal", xticks=[], yticks=[])
-    heading = "skqflow: optimal-transport flow, two moons -> checkerboard"
-    fig.suptitle(heading if title is None else f"{heading}\n{title}")
-    fig.savefig(path, dpi=100)
-    return True
+    print(f"wrote {path}")
 
 
 # ------------------------------------------------------------ file I/O
@@ -298,43 +237,80 @@ def _is_number(text):
     return True
 
 
-def _read_csv(path):
-    """Numeric CSV with an optional header row; returns ``(X, names or None)``."""
-    with open(path, newline="") as fh:
-        rows = list(_csv_rows(fh))
-    if not rows:
-        raise CLIError(f"{path}: the file is empty")
-    names = None
-    if _is_header(rows[0][1]):
-        names = [cell.strip() for cell in rows[0][1]]
-        rows = rows[1:]
-    if not rows:
-        raise CLIError(f"{path}: no data rows after the header")
-    width = len(names) if names is not None else len(rows[0][1])
-    data = np.empty((len(rows), width))
-    for i, (line, row) in enumerate(rows):
-        if len(row) != width:
-            raise CLIError(f"{path}, line {line}: {len(row)} fields, expected {width}")
-        for j, cell in enumerate(row):
-            try:
-                data[i, j] = float(cell)
-            except ValueError:
-                what = f"non-numeric value {cell.strip()!r}" if cell.strip() else "missing value"
-                raise CLIError(f"{path}, line {line}, column {j + 1}: {what}") from None
-    return data, names
-
-
 def _is_header(row):
     """A first row is a header when one of its non-blank cells is not a number."""
     return any(cell.strip() and not _is_number(cell) for cell in row)
 
 
-def _csv_rows(fh):
-    """``(line number, fields)`` of the non-blank rows of a CSV file."""
-    reader = csv.reader(fh)
-    for row in reader:
+def _first_row(fh):
+    """``(position, fields)`` of the first non-blank line of ``fh``; fields None at the end."""
+    while True:
+        position, line = fh.tell(), fh.readline()
+        if not line:
+            return position, None
+        row = next(csv.reader([line]), [])
         if any(cell.strip() for cell in row):
-            yield reader.line_num, row
+            return position, row
+
+
+def _read_csv(path):
+    """Numeric CSV with an optional header row, read by :func:`numpy.loadtxt`.
+
+    Returns ``(X, names or None)``. A UTF-8 byte-order mark is skipped.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            position, first = _first_row(fh)
+            if first is None:
+                raise CLIError(f"{path}: the file is empty")
+            names = [cell.strip() for cell in first] if _is_header(first) else None
+            if names is None:
+                fh.seek(position)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+                    X = np.loadtxt(fh, delimiter=",", comments=None, quotechar='"', ndmin=2, dtype=np.float64)
+            except UnicodeDecodeError:
+                raise
+            except ValueError as exc:
+                raise CLIError(_diagnose(path, names) or f"{path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CLIError(f"{path}: not a UTF-8 text file (undecodable byte at offset {exc.start})") from None
+    if X.size == 0:
+        raise CLIError(f"{path}: no data rows after the header" if names else f"{path}: no data rows")
+    if (names is not None and X.shape[1] != len(names)) or not np.all(np.isfinite(X)):
+        raise CLIError(_diagnose(path, names) or f"{path}: the data contain NaN or infinite values")
+    return X, names
+
+
+def _diagnose(path, names):
+    """The first bad field of a CSV file that numpy refused, as an error message (None if not found).
+
+    Run only on failure, so a few seconds on a large file do not matter.
+    """
+    width = None if names is None else len(names)
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        rows = ((reader.line_num, row) for row in reader if any(cell.strip() for cell in row))
+        if names is not None:
+            next(rows, None)
+        for line, row in rows:
+            width = len(row) if width is None else width
+            if len(row) != width:
+                return f"{path}, line {line}: {len(row)} fields, expected {width}"
+            for column, cell in enumerate(row, 1):
+                where, text = f"{path}, line {line}, column {column}", cell.strip()
+                if not text:
+                    return f"{where}: missing value"
+                try:
+                    value = float(text)
+                except ValueError:
+                    return f"{where}: non-numeric value {text!r}"
+                if math.isnan(value) or (math.isinf(value) and "inf" in text.lower()):
+                    return f"{where}: NaN or infinite value {text!r}"
+                if math.isinf(value):
+                    return f"{where}: {text!r} overflows float64 (NaN or infinite values are not accepted)"
+    return None
 
 
 def _read_npy(path):
@@ -354,8 +330,10 @@ def _read_npy(path):
 def read_table(path):
     """Load a sample from a ``.csv`` (or ``.txt``) or ``.npy`` file.
 
-    A CSV file holds comma-separated numbers, one row per line; when its
-    first row is not all numeric it is taken as a header of column names.
+    A CSV file holds comma-separated numbers, one row per line, in UTF-8
+    (a byte-order mark is skipped); when its first row is not all numeric
+    it is taken as a header of column names. Files are parsed by
+    :func:`numpy.loadtxt` (CSV) and :func:`numpy.load` (``.npy``).
 
     Parameters
     ----------
@@ -370,8 +348,9 @@ def read_table(path):
     Raises
     ------
     CLIError
-        Missing file, unsupported extension, ragged or non-numeric data,
-        NaN or infinite values, fewer than two rows.
+        Missing file, unsupported extension, undecodable text, ragged or
+        non-numeric data, NaN, infinite or overflowing values, fewer than
+        two rows.
     """
     path = Path(path)
     kind = _format_of(path)
@@ -399,7 +378,7 @@ def write_table(path, X, names=None):
     if _format_of(path) == "npy":
         np.save(path, X)
         return
-    with open(path, "w", newline="") as fh:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
         if names is not None:
             csv.writer(fh, lineterminator="\n").writerow(names)
         np.savetxt(fh, X, delimiter=",", fmt="%.10g")
@@ -417,34 +396,74 @@ def _load_pair(args):
     return X_p, names_p, X_q, names_q
 
 
-def _check_directory(path):
-    """Fail early, before any training, when ``path`` cannot be created."""
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name the same file (same resolved path, or same inode)."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def _check_writable(path):
+    """Fail early, before any training, when ``path`` cannot be written.
+
+    Opening the file for appending tests the directory and the permissions
+    without changing an existing file; a file created by the test is removed.
+    """
+    if path.is_dir():
+        raise CLIError(f"{path} is a directory")
     if not path.parent.is_dir():
         raise CLIError(f"{path}: the directory {path.parent} does not exist")
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
-def _check_output(path):
+def _check_output(path, inputs):
+    """Refuse an output of unknown type, equal to one of ``inputs``, or not writable."""
     _format_of(path)
-    _check_directory(path)
+    for source in inputs:
+        if _same_file(path, source):
+            raise CLIError(f"--out {path} is the input file {source}; choose another output file")
+    _check_writable(path)
+
+
+def _transport(flow, X_p, X_q, inverse):
+    """Fit ``flow`` and map the rows; return ``(source, mapped, back, transport cost)``."""
+    _fit(flow, X_p, X_q)
+    source = X_q if inverse else X_p
+    forward, backward = flow.transform, flow.inverse_transform
+    if inverse:
+        forward, backward = backward, forward
+    mapped = forward(source)
+    if not np.all(np.isfinite(mapped)):
+        raise CLIError(
+            "the flow maps some rows to NaN or infinite values; the data are probably too large "
+            f"(largest absolute value {np.abs(source).max():.3g}): rescale them"
+        )
+    return source, mapped, backward(mapped), flow.transport_cost(X_p)
 
 
 def run_transport(args):
     """The ``transport`` subcommand: fit P -> Q from files, write mapped rows; returns the exit code."""
     out = Path(args.out)
-    _check_output(out)
+    _check_output(out, (args.p, args.q))
     X_p, names_p, X_q, names_q = _load_pair(args)
     params = _estimator_params(args, _base_params(args, {}))
     flow = _make_flow(params, args.seed)
     try:
-        _fit(flow, X_p, X_q)
-    except ValueError as exc:
+        source, mapped, back, cost = _transport(flow, X_p, X_q, args.inverse)
+    except (ValueError, ArithmeticError) as exc:
         raise CLIError(f"cannot fit the flow: {exc}") from exc
-    if args.inverse:
-        source, names, mapped = X_q, names_q or names_p, flow.inverse_transform(X_q)
-        back = flow.transform(mapped)
-    else:
-        source, names, mapped = X_p, names_p or names_q, flow.transform(X_p)
-        back = flow.inverse_transform(mapped)
+    names = (names_q or names_p) if args.inverse else (names_p or names_q)
     try:
         write_table(out, mapped, names)
     except OSError as exc:
@@ -452,8 +471,7 @@ def run_transport(args):
     direction = f"{args.q} back to P" if args.inverse else f"{args.p} to Q"
     print(
         f"mapped {len(source)} rows x {source.shape[1]} columns of {direction} -> {out}; "
-        f"transport cost {flow.transport_cost(X_p):.4g}; "
-        f"inversion error {_mean_squared_error(back, source):.3g}"
+        f"transport cost {cost:.4g}; inversion error {_mean_squared_error(back, source):.3g}"
     )
     return 0
 
@@ -515,12 +533,32 @@ def _fit_options(defaults):
     return parent
 
 
-def build_parser():
-    """The argument parser with the ``demo`` and ``transport`` subcommands."""
+def _program_name():
+    """The program as it was called: the console script's name, or ``python -m skqflow``."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if name in ("", "-c", "-m", "__main__.py"):
+        return "python -m skqflow"
+    return name
+
+
+def build_parser(prog=None):
+    """The argument parser with the ``demo`` and ``transport`` subcommands.
+
+    Parameters
+    ----------
+    prog : str or None, default=None
+        Program name of the usage line and of the error messages; ``None``
+        takes the name it was called by (``skqflow`` for the console
+        script, ``python -m skqflow`` for the module).
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+    """
     from . import __version__
 
     parser = argparse.ArgumentParser(
-        prog="python -m skqflow",
+        prog=_program_name() if prog is None else prog,
         description="Optimal-transport flows between two samples (Q-flow).",
     )
     parser.add_argument("--version", action="version", version=f"skqflow {__version__}")
@@ -556,7 +594,7 @@ def _with_default_command(argv):
     return argv
 
 
-def main(argv=None):
+def main(argv=None, *, prog=None):
     """Run the command line.
 
     Parameters
@@ -564,14 +602,18 @@ def main(argv=None):
     argv : list of str or None
         Arguments without the program name; ``None`` reads ``sys.argv``. No
         arguments run the demo.
+    prog : str or None, default=None
+        Program name shown in the usage line and the error messages; see
+        :func:`build_parser`.
 
     Returns
     -------
     code : int
-        ``0`` on success, ``2`` on a usage or data error (reported on stderr).
+        ``0`` on success, ``2`` on a usage or data error and ``130`` when
+        interrupted (Ctrl-C); errors are reported on stderr in one line.
     """
     argv = _with_default_command(list(sys.argv[1:] if argv is None else argv))
-    parser = build_parser()
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors
@@ -581,3 +623,6 @@ def main(argv=None):
     except CLIError as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return _EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        return _EXIT_INTERRUPTED

@@ -18,19 +18,22 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
     StandardNormal,
-    reference_is_seeded,
     TorchStateMixin,
+    atomic_fit,
+    check_domain_labels,
+    check_time,
     make_reporter,
-    runtime_device,
+    reference_is_seeded,
     sample_reference,
     split_domains,
     torch_seed,
+    warn_non_finite,
 )
+from ._torch.chains import SNAPSHOT_ROWS, training_chains
 from ._torch.nn import ACTIVATIONS
-from ._torch.ode import integrate, uniform_grid
 from ._torch.ratio import QUADRATURES, TimeScoreNet, fit_time_score, log_ratio
-from ._torch.train import TrainingDiverged
-from ._transport import OTFlowTransformer, _check_layers
+from ._torch.train import RATIO_NET, TrainingDiverged
+from ._transport import OTFlowTransformer, _check_layers, torch_view
 
 __all__ = ["InfinitesimalDensityRatio"]
 
@@ -41,7 +44,7 @@ RATIO_NET_CONSTRAINTS: dict = {
     "hidden_layer_sizes": ["array-like"],
     "activation": [StrOptions(set(ACTIVATIONS))],
     "quadrature": [StrOptions(set(QUADRATURES))],
-    "snapshot_rows": [StrOptions({"alternate", "shared", "pullback"})],
+    "snapshot_rows": [StrOptions(set(SNAPSHOT_ROWS))],
     "n_epochs": [Interval(Integral, 1, None, closed="left")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -207,9 +210,13 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @atomic_fit
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, sample_q=None):
         """Fit the flow (unless frozen) and the ratio net.
+
+        The fit is all or nothing: if it raises or is interrupted (Ctrl-C),
+        the estimator keeps exactly the state it had before the call.
 
         Parameters
         ----------
@@ -220,28 +227,26 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
             Two distinct domain labels, ``classes_[0]`` for P and
             ``classes_[1]`` for Q. ``None`` takes Q to be the flow's
             ``reference`` distribution (density-estimation mode).
+        sample_q : callable, default=None
+            ``sample_q(n_samples, random_state=rng)`` draws fresh rows of Q
+            (an array of shape (n_samples, n_features)), for example the
+            product of the marginals in mutual-information estimation. Only
+            ``snapshot_rows="pullback"`` uses it: every epoch then carries new
+            rows of Q back along the flow. In density-estimation mode the
+            reference is the sampler when its ``sample`` takes a
+            ``random_state``.
 
         Returns
         -------
         self : InfinitesimalDensityRatio
             The fitted estimator.
         """
-        return self._fit(X, y)
-
-    def _fit(self, X, y, sample_q=None):
-        """:meth:`fit`, with ``sample_q(n, random_state)`` drawing fresh rows of Q if given.
-
-        Only ``snapshot_rows="pullback"`` uses fresh draws. In density-estimation
-        mode the reference is the sampler when its ``sample`` takes a
-        ``random_state`` (an argument ``sample_q`` is then replaced).
-        """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         sizes = _check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
         rng = check_random_state(self.random_state)
         flow = self._fit_flow(X, y, rng)
         if y is None:
-            self.classes_ = None
-            X_p = X
+            classes, X_p = None, X
             X_q = sample_reference(flow.reference, len(X), X.shape[1], rng)
             if reference_is_seeded(flow.reference):
                 sample_q = partial(sample_reference, flow.reference, n_features=X.shape[1])
@@ -253,41 +258,44 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
                     UserWarning,
                 )
         else:
-            self.classes_, X_p, X_q = split_domains(X, y)
-            if flow.classes_ is not None and not np.array_equal(flow.classes_, self.classes_):
+            classes, X_p, X_q = split_domains(X, y)
+            if flow.classes_ is not None and not np.array_equal(flow.classes_, classes):
                 raise ValueError(
                     f"the frozen flow was fitted on labels {flow.classes_.tolist()}, "
-                    f"y holds {self.classes_.tolist()}"
+                    f"y holds {classes.tolist()}"
                 )
-        self.flow_ = flow
-        device = runtime_device(flow.device_)
+        fmap, scaler = torch_view(flow)
         n_int = self.n_intervals or flow.n_time_steps + 1
-        with torch_seed(rng, device) as gen:
-            zp, zq = flow._to_tensor(X_p, device), flow._to_tensor(X_q, device)
-            times = torch.linspace(0.0, 1.0, n_int + 1, dtype=zp.dtype, device=device)
-            if self.snapshot_rows == "pullback":
-                train, held = self._pullback_chain(flow, zp, zq, n_int, gen, sample_q, rng)
-            else:
-                snapshots = self._snapshots(flow, zp, n_int, self.snapshot_rows, gen) + [zq]
-                train, held = _split(snapshots, self.validation_fraction, gen)
-            self.net_ = TimeScoreNet(X.shape[1], sizes, self.activation).to(device, zp.dtype)
-            report, close = make_reporter(self.verbose, {"ratio net": self.n_epochs})
+        draw_q = None if sample_q is None else (lambda n: scaler.to_tensor(sample_q(n, random_state=rng)))
+        with torch_seed(rng, scaler.device) as gen:
+            zp, zq = scaler.to_tensor(X_p), scaler.to_tensor(X_q)
+            times = torch.linspace(0.0, 1.0, n_int + 1, dtype=zp.dtype, device=scaler.device)
+            train, held = training_chains(
+                self.snapshot_rows, fmap, zp, zq, n_int,
+                validation_fraction=self.validation_fraction, generator=gen, draw_q=draw_q,
+            )
+            net = TimeScoreNet(X.shape[1], sizes, self.activation).to(scaler.device, zp.dtype)
+            report, close = make_reporter(self.verbose, {RATIO_NET: self.n_epochs})
             try:
-                self.history_ = fit_time_score(
-                    self.net_, train, times, n_epochs=self.n_epochs, batch_size=self.batch_size,
+                history = fit_time_score(
+                    net, train, times, n_epochs=self.n_epochs, batch_size=self.batch_size,
                     lr=self.learning_rate_init, generator=gen, quadrature=self.quadrature,
                     weight_decay=self.weight_decay, validation=held,
-                    on_epoch=None if report is None else (lambda e, m: report("ratio net", e, m)),
+                    on_epoch=None if report is None else (lambda e, m: report(RATIO_NET, e, m)),
                 )
             except TrainingDiverged as exc:
-                self.history_ = []
+                history = []
                 warnings.warn(
                     f"Training of the ratio net diverged ({exc}); the weights of the last "
-                    "finite epoch were restored. Try a smaller learning_rate_init.",
+                    "sound epoch were restored. Try a smaller learning_rate_init.",
                     ConvergenceWarning,
                 )
             finally:
                 close()
+        self.classes_ = classes
+        self.flow_ = flow
+        self.net_ = net
+        self.history_ = history
         self.times_ = times.cpu().double().numpy()
         return self
 
@@ -313,59 +321,6 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
             flow.set_params(verbose=self.verbose)
         return flow.fit(X, y)
 
-    @staticmethod
-    def _flow_states(flow, z, n_int, *, backward=False):
-        """Rows carried by the flow to ``n_int`` equally spaced flow times, shape (n_int, n, d).
-
-        Forward the rows start in P at time 0; ``backward`` they start in Q at
-        time 1 and go through the inverse flow. The states are in increasing
-        time either way.
-        """
-        if n_int == 1:
-            return z[None]
-        n_sub = max(1, round(flow.n_time_steps * flow.n_substeps / (n_int - 1)))
-        start, stop = (1.0, 0.0) if backward else (0.0, 1.0)
-        grid = uniform_grid(start, stop, n_int - 1, like=z)
-        field = flow._field()
-        with torch.no_grad():
-            states = torch.cat([integrate(field, zb, grid, n_sub) for zb in z.split(8192)], dim=1)
-        return states.flip(0) if backward else states
-
-    @classmethod
-    def _snapshots(cls, flow, zp, n_int, rows, gen):
-        """The flow's states of P at ``n_int`` equally spaced times (the last is T(P)).
-
-        With ``rows="alternate"`` the rows of P are split in two halves and
-        neighbouring snapshots come from different halves, so that the ratio
-        net cannot tell neighbours apart by the identity of their points.
-        """
-        states = cls._flow_states(flow, zp, n_int)
-        if rows == "shared" or n_int == 1:
-            return list(states)
-        perm = torch.randperm(len(zp), generator=gen).to(zp.device)
-        halves = (perm[::2], perm[1::2])
-        return [state[halves[k % 2]] for k, state in enumerate(states)]
-
-    def _pullback_chain(self, flow, zp, zq, n_int, gen, sample_q, rng):
-        """Training and held-out chains ``[P, T^-1(Q) at flow times 0, ..., 1]``.
-
-        The rows of P are the first snapshot; every other snapshot holds the
-        rows of Q carried back by the inverse flow (the last is Q itself).
-        With ``sample_q`` the training chain is a callable drawing fresh rows
-        of Q for every epoch, so that the only fixed rows the net could
-        memorise are those of P, in the first interval.
-        """
-        def chain(p, q):
-            return [p, *self._flow_states(flow, q, n_int, backward=True)]
-
-        (zp_fit, zq_fit), held = _split([zp, zq], self.validation_fraction, gen)
-        if held is not None:
-            held = chain(*held)
-        if sample_q is None:
-            return chain(zp_fit, zq_fit), held
-        n_q = len(zq_fit)
-        return (lambda: chain(zp_fit, flow._to_tensor(sample_q(n_q, random_state=rng), zq.device))), held
-
     # ------------------------------------------------------------ predict
     def _check_X(self, X):
         check_is_fitted(self)
@@ -389,18 +344,16 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
             Same dtype as ``X``.
         """
         X = self._check_X(X)
-        for name, v in (("t_start", t_start), ("t_end", t_end)):
-            if not (np.isfinite(v) and 0.0 <= v <= 1.0):
-                raise ValueError(f"{name} must lie in [0, 1]; got {v}")
-        lo, hi = sorted((float(t_start), float(t_end)))
+        t_start, t_end = check_time(t_start, "t_start"), check_time(t_end, "t_end")
+        lo, hi = sorted((t_start, t_end))
         inner = self.times_[(self.times_ > lo) & (self.times_ < hi)]
         grid = np.concatenate([[lo], inner, [hi]])
-        device = runtime_device(self.flow_.device_)
-        Z = self.flow_._to_tensor(X, device)
-        net = self.net_.to(device)
-        out = log_ratio(net, Z, torch.as_tensor(grid, dtype=Z.dtype, device=device), self.quadrature)
+        _, scaler = torch_view(self.flow_)
+        Z = scaler.to_tensor(X)
+        net = self.net_.to(scaler.device)
+        out = log_ratio(net, Z, torch.as_tensor(grid, dtype=Z.dtype, device=scaler.device), self.quadrature)
         out = out.cpu().double().numpy() * (1.0 if t_end >= t_start else -1.0)
-        return out.astype(X.dtype, copy=False)
+        return warn_non_finite(out.astype(X.dtype, copy=False), "predict_log_ratio")
 
     def predict_ratio(self, X):
         """Density ratio ``q(x) / p(x)``, e.g. importance weights of rows of P.
@@ -414,8 +367,17 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         -------
         ratio : ndarray of shape (n_samples,)
         """
+        log_ratio_ = self.predict_log_ratio(X)
         with np.errstate(over="ignore"):
-            return np.exp(self.predict_log_ratio(X))
+            ratio = np.exp(log_ratio_)
+        if np.any(np.isinf(ratio) & np.isfinite(log_ratio_)):
+            warnings.warn(
+                "predict_ratio overflows to infinity for some rows (log ratio above "
+                f"{float(np.max(log_ratio_)):.4g}); use predict_log_ratio for such rows",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return ratio
 
     def _density_mode(self):
         return getattr(self, "classes_", None) is None
@@ -472,9 +434,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
                 raise ValueError("y is required: the estimator was fitted on two labelled samples")
             return float(np.mean(self.score_samples(X)))
         X = self._check_X(X)
-        y = np.asarray(y).reshape(-1)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        y = check_domain_labels(y, len(X))
         unknown = ~np.isin(y, self.classes_)
         if unknown.any():
             raise ValueError(f"y holds labels {np.unique(y[unknown]).tolist()} not seen in fit")
@@ -491,16 +451,3 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         tags.classifier_tags = ClassifierTags(multi_class=False)
         return tags
 
-
-def _split(snapshots, fraction, gen):
-    """Hold out the same share of rows of every snapshot (None when too few)."""
-    parts, perms = [], {}
-    for s in snapshots:
-        n_val = int(fraction * len(s))
-        if n_val < 2 or len(s) - n_val < 2:
-            return snapshots, None
-        if len(s) not in perms:  # the flow's snapshots keep their rows paired
-            perms[len(s)] = torch.randperm(len(s), generator=gen).to(s.device)
-        perm = perms[len(s)]
-        parts.append((s[perm[n_val:]], s[perm[:n_val]]))
-    return [p[0] for p in parts], [p[1] for p in parts]

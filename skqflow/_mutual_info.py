@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from numbers import Integral
 
@@ -11,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import TorchStateMixin
+from ._base import TorchStateMixin, atomic_fit, warn_non_finite
 from ._density_ratio import RATIO_NET_CONSTRAINTS, InfinitesimalDensityRatio
 from ._stack import stack
 
@@ -32,6 +33,21 @@ def _product_rows(joint, n_x, n_samples, random_state):
     if len(rows) > n_samples:
         rows = rows[random_state.choice(len(rows), n_samples, replace=False)]
     return rows
+
+
+def _warn_if_implausible(mi: float, std: float) -> None:
+    """Mutual information is never negative: say so when the estimate is."""
+    if not np.isfinite(mi):
+        warnings.warn(f"the mutual-information estimate is {mi}: training failed", RuntimeWarning, stacklevel=3)
+    elif mi < 0:
+        warnings.warn(
+            f"the mutual-information estimate is negative ({mi:.4g} nats, standard error "
+            f"{std:.2g}); mutual information is never negative, so the ratio net is "
+            + ("not resolving a small dependence (the truth is most likely near 0)" if mi > -3 * std - 0.05
+               else "wrong here (check for a ConvergenceWarning)"),
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
@@ -155,9 +171,14 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @atomic_fit
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Estimate the mutual information between ``X`` and ``y``.
+
+        The fit is all or nothing: if it raises or is interrupted (Ctrl-C),
+        the estimator keeps exactly the state it had before the call. A
+        negative or non-finite estimate comes with a warning.
 
         Parameters
         ----------
@@ -183,12 +204,14 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         product = sample_product(self.n_permutations * len(joint), random_state=rng)
         params = {k: getattr(self, k) for k in RATIO_NET_CONSTRAINTS}
         params["random_state"] = rng
-        self.density_ratio_ = InfinitesimalDensityRatio(**params)
+        ratio = InfinitesimalDensityRatio(**params)
         # with snapshot_rows="pullback" every epoch draws new product rows
-        self.density_ratio_._fit(*stack(joint, product), sample_q=sample_product)
-        log_ratio = self.density_ratio_.predict_log_ratio(joint).astype(np.float64)
+        ratio.fit(*stack(joint, product), sample_q=sample_product)
+        log_ratio = ratio.predict_log_ratio(joint).astype(np.float64)
+        self.density_ratio_ = ratio
         self.mutual_info_ = float(-log_ratio.mean())
         self.mutual_info_std_ = float(log_ratio.std(ddof=1) / np.sqrt(len(log_ratio)))
+        _warn_if_implausible(self.mutual_info_, self.mutual_info_std_)
         return self
 
     def _joint(self, X, y, *, reset):
@@ -223,7 +246,8 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         """
         check_is_fitted(self)
         joint = self._standardise(self._joint(X, y, reset=False))
-        return -self.density_ratio_.predict_log_ratio(joint).astype(np.float64)
+        pmi = -self.density_ratio_.predict_log_ratio(joint).astype(np.float64)
+        return warn_non_finite(pmi, "pointwise_mutual_info")
 
     def score(self, X, y):
         """The mutual-information estimate on the rows ``(X, y)`` (nats).

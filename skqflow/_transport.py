@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from numbers import Integral, Real
@@ -17,24 +18,47 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
     TORCH_DTYPES,
+    Standardiser,
     TorchStateMixin,
+    atomic_fit,
+    check_scale,
+    check_time,
     make_reporter,
     resolve_device,
     runtime_device,
     sample_reference,
     split_domains,
     torch_seed,
+    warn_non_finite,
 )
+from ._torch.chains import holdout_split
 from ._torch.coupling import COUPLINGS
-from ._torch.flow import RefineConfig, fit_flow_matching, push, refine
-from ._torch.losses import energy_distance, kl_lower_bound
+from ._torch.flow import RefineConfig, fit_flow_matching, heldout_monitor, refine
+from ._torch.flowmap import FlowMap
+from ._torch.losses import energy_distance
 from ._torch.nn import ACTIVATIONS, MLP, VelocityField
-from ._torch.ode import integrate, integrate_to, uniform_grid
-from ._torch.train import TrainingDiverged
+from ._torch.train import CLASSIFIER, INITIAL_FLOW, REFINEMENT, TrainingDiverged
 
-__all__ = ["OTFlowTransformer"]
+__all__ = ["OTFlowTransformer", "torch_view"]
 
-_CHUNK = 8192
+# A fitted flow whose transport cost exceeds this many times the cost of the
+# independent coupling (an upper bound on W2²), or whose push-forward mean is
+# further from Q's mean than a typical row of P is from a row of Q, is absurd.
+_ABSURD_COST_FACTOR = 10.0
+
+
+def torch_view(flow, device=None) -> tuple[FlowMap, Standardiser]:
+    """The fitted flow as torch objects: its :class:`FlowMap` and its :class:`Standardiser`.
+
+    Reads only public fitted attributes of ``flow`` (``field_``, ``shift_``,
+    ``scale_``, ``device_``) and its step counts. ``device`` defaults to the
+    fitted device when it exists here, else the CPU.
+    """
+    check_is_fitted(flow, "field_")
+    device = runtime_device(flow.device_) if device is None else device
+    field = flow.field_.to(device)
+    fmap = FlowMap(field, flow.n_time_steps * flow.n_substeps)
+    return fmap, Standardiser(flow.shift_, flow.scale_, fmap.dtype, device)
 
 
 class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -99,8 +123,10 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
     classifier_hidden_layer_sizes : tuple of int, default=(256, 256, 256)
         Hidden widths of the two classifiers.
     learning_rate_init : float, default=3e-3
-        Adam learning rate of flow matching (cosine-decayed) and of the
-        classifiers.
+        Adam learning rate of flow matching (the initial flow), decayed to
+        zero on a cosine schedule.
+    classifier_learning_rate : float, default=3e-3
+        Adam learning rate of the two classifiers of the refinement.
     refine_learning_rate : float, default=1e-5
         Adam learning rate of the flow during the refinement; all learning
         rates are halved after each round.
@@ -115,10 +141,14 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         refinement loss (lower bounds on the KL of both directions plus
         ``gamma`` times both path costs). ``0`` keeps the last epoch.
     adjoint : bool, default=False
-        Backpropagate through the ODE by torchdiffeq's adjoint method
-        (less memory, slower) instead of through the solver steps.
-    device : {"auto", "cpu", "cuda"}, default="auto"
-        Where torch runs; ``"auto"`` uses CUDA when present.
+        In the refinement, backpropagate through the ODE by torchdiffeq's
+        adjoint method (memory constant in the number of solver steps, about
+        twice the compute) instead of through the RK4 steps.
+    device : str or torch.device, default="auto"
+        Where torch runs: ``"auto"`` (CUDA when present, else the CPU) or
+        anything :class:`torch.device` accepts (``"cpu"``, ``"cuda"``,
+        ``"cuda:1"``, ``"mps"``). A device that is not available here is a
+        ``ValueError`` at fit.
     dtype : {"float32", "float64"}, default="float32"
         Precision of the computation. Outputs keep the dtype of the input.
     random_state : int, RandomState instance or None, default=None
@@ -141,11 +171,16 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         Domain labels, ``classes_[0]`` is P and ``classes_[1]`` is Q; ``None``
         when fitted against the reference.
     n_iter_ : int
-        Refinement rounds run.
+        Epochs of flow training run: the initial flow's epochs plus the
+        refinement's flow epochs (both directions, every round); always at
+        least 1 after a fit. A warm start adds to it.
     history_ : list of dict
         One record per training epoch: ``phase``, ``epoch``, ``loss`` and,
         for the refinement, ``direction``, ``kl`` (classifier KL estimate),
-        ``classifier_loss``, and on the held-out rows (standardised units)
+        ``classifier_loss``, ``kept`` (True for the one refinement record
+        whose flow was kept: the held-out ``"initial"`` record when no
+        refinement epoch beat the initial flow), and on the held-out rows
+        (standardised units)
         ``criterion`` (the refinement loss), ``heldout_kl`` (the sum of the two
         Donsker-Varadhan KL bounds),
         ``transport_cost`` and ``energy_distance``, and ``time`` (seconds
@@ -158,6 +193,10 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         rows of both domains (original units).
     device_ : str
         Device the model was fitted on.
+    shift_ : ndarray of shape (n_features,)
+        Mean of the pooled rows; the networks see ``(X - shift_) / scale_``.
+    scale_ : float
+        Pooled standard deviation (one scale for all features).
     field_ : torch.nn.Module
         The velocity field ``f(x, t)`` (on standardised inputs).
     classifiers_ : list of torch.nn.Module
@@ -201,11 +240,12 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         "classifier_batch_size": [Interval(Integral, 1, None, closed="left")],
         "classifier_hidden_layer_sizes": ["array-like"],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "classifier_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "refine_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "warm_start": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "adjoint": ["boolean"],
-        "device": [StrOptions({"auto", "cpu", "cuda"})],
+        "device": [str, torch.device],
         "dtype": [StrOptions(set(TORCH_DTYPES))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -230,6 +270,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         classifier_batch_size=256,
         classifier_hidden_layer_sizes=(256, 256, 256),
         learning_rate_init=3e-3,
+        classifier_learning_rate=3e-3,
         refine_learning_rate=1e-5,
         warm_start=False,
         validation_fraction=0.1,
@@ -255,6 +296,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         self.classifier_batch_size = classifier_batch_size
         self.classifier_hidden_layer_sizes = classifier_hidden_layer_sizes
         self.learning_rate_init = learning_rate_init
+        self.classifier_learning_rate = classifier_learning_rate
         self.refine_learning_rate = refine_learning_rate
         self.warm_start = warm_start
         self.validation_fraction = validation_fraction
@@ -265,9 +307,13 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
+    @atomic_fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the flow from P to Q.
+
+        The fit is all or nothing: if it raises or is interrupted (Ctrl-C),
+        the estimator keeps exactly the state it had before the call.
 
         Parameters
         ----------
@@ -288,176 +334,119 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not warm)
         sizes = _check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
         clf_sizes = _check_layers(self.classifier_hidden_layer_sizes, "classifier_hidden_layer_sizes")
+        device = runtime_device(self.device_) if warm else resolve_device(self.device)
+        dtype = next(self.field_.parameters()).dtype if warm else TORCH_DTYPES[self.dtype]
+        check_scale(X, dtype)
         rng = check_random_state(self.random_state)
         if y is None:
-            self.classes_ = None
-            X_p = X
+            classes, X_p = None, X
             X_q = sample_reference(self.reference, len(X), X.shape[1], rng)
         else:
-            self.classes_, X_p, X_q = split_domains(X, y)
-        device = resolve_device(self.device)
-        if not warm:
-            self.device_ = str(device)
-            self._dtype = TORCH_DTYPES[self.dtype]
-            pooled = np.concatenate([X_p, X_q]).astype(np.float64)
-            self._shift = pooled.mean(0)
-            self._scale = float(np.sqrt(pooled.var(0).mean())) or 1.0
-        device = runtime_device(self.device_) if warm else device
+            classes, X_p, X_q = split_domains(X, y)
         if warm:
-            self._field()
+            scaler = Standardiser(self.shift_, self.scale_, dtype, device)
+        else:
+            pooled = np.concatenate([X_p, X_q]).astype(np.float64)
+            scale = float(np.sqrt(pooled.var(0).mean())) or 1.0
+            scaler = Standardiser(pooled.mean(0), scale, dtype, device)
 
         start = time.perf_counter()
         with torch_seed(rng, device) as gen:
-            zp_all, zq_all = self._to_tensor(X_p, device), self._to_tensor(X_q, device)
+            zp_all, zq_all = scaler.to_tensor(X_p), scaler.to_tensor(X_q)
             # The held-out rows only monitor the refinement: the initial flow
             # learns from every row.
-            (zp, vp), (zq, vq) = self._holdout(zp_all, gen), self._holdout(zq_all, gen)
+            fraction = self.validation_fraction if self.max_iter > 0 else 0.0
+            zp, vp = _holdout(zp_all, fraction, gen)
+            zq, vq = _holdout(zq_all, fraction, gen)
             report, close = make_reporter(
                 self.verbose,
-                {"initial flow": self.init_epochs, "refine": self.refine_epochs,
-                 "classifier": self.classifier_epochs},
+                {INITIAL_FLOW: self.init_epochs, REFINEMENT: self.refine_epochs,
+                 CLASSIFIER: self.classifier_epochs},
             )
+            # Warm starts train copies, so that an interrupted fit leaves the
+            # fitted modules untouched.
+            if warm:
+                field, history = copy.deepcopy(self.field_).to(device), list(self.history_)
+            else:
+                field, history = VelocityField(X.shape[1], sizes, self.activation).to(device, dtype), []
+            classifiers = None
             diverged = None
             try:
                 if not warm:
-                    self.history_, self.n_iter_ = [], 0
-                    self.field_ = VelocityField(X.shape[1], sizes, self.activation).to(device, self._dtype)
                     losses = fit_flow_matching(
-                        self.field_, zp_all, zq_all, coupling=self.init, n_epochs=self.init_epochs,
+                        field, zp_all, zq_all, coupling=self.init, n_epochs=self.init_epochs,
                         batch_size=self.batch_size, lr=self.learning_rate_init, generator=gen,
                         report=report,
                     )
-                    self.history_ += [
-                        {"phase": "initial flow", "epoch": i + 1, "loss": v} for i, v in enumerate(losses)
-                    ]
+                    history += [{"phase": INITIAL_FLOW, "epoch": i + 1, "loss": v} for i, v in enumerate(losses)]
                 if self.max_iter > 0:
-                    if not (warm and hasattr(self, "classifiers_")):
-                        self.classifiers_ = [
-                            MLP(X.shape[1], clf_sizes, self.activation).to(device, self._dtype)
-                            for _ in range(2)
-                        ]
-                    records = refine(
-                        self.field_, self.classifiers_, zp, zq, self._refine_config(), gen,
-                        monitor=self._monitor(vp, vq, start) if len(vp) and len(vq) else None,
-                        report=report,
+                    if warm and hasattr(self, "classifiers_"):
+                        classifiers = [copy.deepcopy(c).to(device) for c in self.classifiers_]
+                    else:
+                        classifiers = [MLP(X.shape[1], clf_sizes, self.activation).to(device, dtype) for _ in range(2)]
+                    fmap = FlowMap(field, self._steps())
+                    monitor = (
+                        heldout_monitor(fmap, classifiers, vp, vq, self.gamma, start)
+                        if vp is not None else None
                     )
-                    self.history_ += [{"phase": "refinement", **r} for r in records]
-                    self.n_iter_ += self.max_iter
+                    records = refine(
+                        field, classifiers, zp, zq, self._refine_config(), gen, monitor=monitor, report=report,
+                    )
+                    history += [{"phase": REFINEMENT, **r} for r in records]
             except TrainingDiverged as exc:
                 diverged = exc
             finally:
                 close()
         if diverged is not None:
             warnings.warn(
-                f"Training diverged ({diverged}); the weights of the last finite epoch "
+                f"Training diverged ({diverged}); the weights of the last sound epoch "
                 "were restored. Try a smaller learning rate or gamma.",
                 ConvergenceWarning,
             )
-        self.transport_cost_ = float(np.mean(self._kinetic(X_p)))
-        self.inversion_error_ = float(
-            0.5 * (self._round_trip_error(X_p, 0.0) + self._round_trip_error(X_q, 1.0))
+        fmap = FlowMap(field, self._steps())
+        with torch.no_grad():
+            pushed, energy = fmap.transport(zp_all)
+            round_trip = 0.5 * (fmap.round_trip_error(zp_all, 0.0).mean() + fmap.round_trip_error(zq_all, 1.0).mean())
+        _check_sanity(pushed, energy, zp_all, zq_all, gen)
+
+        # Commit the fitted state in one step.
+        self.classes_ = classes
+        self.device_ = str(device)
+        self.shift_, self.scale_ = scaler.shift, scaler.scale
+        self.field_ = field
+        if classifiers is not None:
+            self.classifiers_ = classifiers
+        self.history_ = history
+        self.n_iter_ = sum(
+            1 for r in history if r["phase"] == INITIAL_FLOW or r.get("direction", "initial") != "initial"
         )
-        if not np.isfinite(self.transport_cost_):
-            warnings.warn("The fitted flow produces non-finite values.", ConvergenceWarning)
+        self.transport_cost_ = float(energy.double().mean()) * scaler.scale**2
+        self.inversion_error_ = float(round_trip) * scaler.scale**2
         return self
 
     def _refine_config(self) -> RefineConfig:
         return RefineConfig(
-            gamma=self.gamma, n_rounds=self.max_iter, epochs=self.refine_epochs,
-            classifier_epochs=self.classifier_epochs, inner_epochs=self.classifier_inner_epochs,
+            gamma=self.gamma, max_iter=self.max_iter, refine_epochs=self.refine_epochs,
+            classifier_epochs=self.classifier_epochs, classifier_inner_epochs=self.classifier_inner_epochs,
             batch_size=self.batch_size, classifier_batch_size=self.classifier_batch_size,
-            lr_flow=self.refine_learning_rate, lr_classifier=self.learning_rate_init,
-            n_time_steps=self.n_time_steps, n_substeps=self.n_substeps,
+            refine_learning_rate=self.refine_learning_rate,
+            classifier_learning_rate=self.classifier_learning_rate,
+            n_time_steps=self.n_time_steps, n_substeps=self.n_substeps, adjoint=self.adjoint,
         )
 
-    def _holdout(self, z, gen):
-        n_val = int(self.validation_fraction * len(z)) if self.max_iter > 0 else 0
-        if n_val < 2 or len(z) - n_val < 2:
-            return z, z[:0]
-        perm = torch.randperm(len(z), generator=gen).to(z.device)
-        return z[perm[n_val:]], z[perm[:n_val]]
-
-    def _monitor(self, vp, vq, start):
-        """Held-out loss of Algorithm 1 (both directions), with diagnostics.
-
-        ``criterion = KL(P->Q) + KL(Q->P) + gamma * (cost(P->Q) + cost(Q->P))``
-        on the held-out rows, each KL term the Donsker-Varadhan lower bound
-        given by the current classifier (never negative, so a classifier
-        that memorised its training rows cannot make a state look better than
-        it is); also the symmetric energy distance of the push-forwards.
-        """
-        n_steps = self._steps()
-        grid = uniform_grid(0.0, 1.0, n_steps, like=vp)
-        r1, r0 = self.classifiers_
-
-        def monitor():
-            with torch.no_grad():
-                fwd, cost_f = integrate(self.field_, vp, grid, kinetic=True)
-                bwd, cost_b = integrate(self.field_, vq, grid.flip(0), kinetic=True)
-                kl = float(kl_lower_bound(r1(fwd[-1]), r1(vq)) + kl_lower_bound(r0(bwd[-1]), r0(vp)))
-                cost = float(cost_f.mean() + cost_b.mean())
-                ed = float(energy_distance(fwd[-1], vq) + energy_distance(bwd[-1], vp))
-            return {
-                "criterion": kl + self.gamma * cost, "heldout_kl": kl,
-                "energy_distance": ed, "transport_cost": 0.5 * cost,
-                "time": time.perf_counter() - start,
-            }
-
-        return monitor
-
     # ------------------------------------------------------------ helpers
-    def _to_tensor(self, X, device=None):
-        device = device or runtime_device(self.device_)
-        Z = (np.asarray(X, dtype=np.float64) - self._shift) / self._scale
-        return torch.as_tensor(Z, dtype=self._dtype, device=device)
-
-    def _from_tensor(self, Z, dtype):
-        return (Z.detach().cpu().double().numpy() * self._scale + self._shift).astype(dtype, copy=False)
-
-    def _field(self):
-        return self.field_.to(runtime_device(self.device_))
-
     def _steps(self) -> int:
         return self.n_time_steps * self.n_substeps
-
-    def _flow(self, X, times, start):
-        """States at each of ``times`` (1-D array) starting at ``start``; shape (T, n, d)."""
-        field = self._field()
-        Z = self._to_tensor(X)
-        out = torch.empty((len(times), *Z.shape), dtype=Z.dtype)
-        times_t = torch.as_tensor(np.asarray(times, dtype=np.float64))
-        for side in (times_t >= start, times_t < start):
-            if bool(side.any()):
-                with torch.no_grad():
-                    out[side] = torch.cat(
-                        [integrate_to(field, zb, start, times_t[side], self._steps()).cpu()
-                         for zb in Z.split(_CHUNK)],
-                        dim=1,
-                    )
-        return out
-
-    def _push(self, X, start, stop):
-        X = self._check_X(X)
-        return self._from_tensor(push(self._field(), self._to_tensor(X), start, stop, self._steps()), X.dtype)
 
     def _check_X(self, X):
         check_is_fitted(self)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
-    def _round_trip_error(self, X, start):
-        stop = 1.0 - start
-        field, n = self._field(), self._steps()
-        Z = self._to_tensor(X)
-        back = push(field, push(field, Z, start, stop, n), stop, start, n)
-        return float(((back - Z).pow(2).sum(1).mean()) * self._scale**2)
-
-    def _kinetic(self, X):
-        Z = self._to_tensor(X)
-        grid = uniform_grid(0.0, 1.0, self._steps(), like=Z)
-        field = self._field()
-        with torch.no_grad():
-            energy = torch.cat([integrate(field, zb, grid, kinetic=True)[1] for zb in Z.split(_CHUNK)])
-        return energy.cpu().double().numpy() * self._scale**2
+    def _push(self, X, start, stop):
+        X = self._check_X(X)
+        fmap, scaler = torch_view(self)
+        out = scaler.from_tensor(fmap.push(scaler.to_tensor(X), start, stop), X.dtype)
+        return warn_non_finite(out, "transform" if start == 0.0 else "inverse_transform")
 
     # ------------------------------------------------------------ public
     def transform(self, X):
@@ -513,15 +502,12 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         """
         X_in = X
         X = self._check_X(X)
-        times = np.asarray(t, dtype=np.float64)
-        if times.ndim > 1 or times.size == 0:
-            raise ValueError(f"t must be a scalar or a non-empty 1-D array; got shape {times.shape}")
-        for name, v in (("t", times), ("start", np.asarray(start, dtype=np.float64))):
-            if not np.all(np.isfinite(v)) or np.any(v < 0) or np.any(v > 1):
-                raise ValueError(f"{name} must lie in [0, 1]; got {v}")
-        states = self._flow(X, np.atleast_1d(times), float(start))
-        out = self._from_tensor(states, X.dtype)
+        times = _check_times(t)
+        start = check_time(start, "start")
+        fmap, scaler = torch_view(self)
+        out = scaler.from_tensor(fmap.states(scaler.to_tensor(X), np.atleast_1d(times), start), X.dtype)
         out[np.atleast_1d(times) == start] = X  # T_s^s is the identity, exactly
+        warn_non_finite(out, "interpolate")
         return _wrap_data_with_container("transform", out[0], X_in, self) if times.ndim == 0 else out
 
     def transport_cost(self, X):
@@ -537,7 +523,12 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         cost : float
             The W2² estimate of the learned transport (original units).
         """
-        return float(np.mean(self._kinetic(self._check_X(X))))
+        X = self._check_X(X)
+        fmap, scaler = torch_view(self)
+        cost = float(fmap.kinetic(scaler.to_tensor(X)).double().mean()) * scaler.scale**2
+        if not np.isfinite(cost):
+            warnings.warn("transport_cost is NaN or infinite although X is finite", RuntimeWarning, stacklevel=2)
+        return cost
 
     def score(self, X, y=None):
         """Minus the symmetric held-out energy distance of the two push-forwards.
@@ -561,21 +552,29 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         score : float
         """
         X = self._check_X(X)
-        if y is None or self.classes_ is None:
+        if self.classes_ is None:
+            if y is not None:
+                raise ValueError("y must be None: the flow was fitted against its reference distribution")
             X_p = X
             # a fixed draw, so that the score of the same rows is always the same
             X_q = sample_reference(self.reference, len(X), X.shape[1], np.random.RandomState(0))
+        elif y is None:
+            raise ValueError(
+                "y is required: the flow was fitted on two labelled samples, so score(X, y) needs "
+                "the domain label of every row of X"
+            )
         else:
             classes, X_p, X_q = split_domains(X, y, min_rows=1)
             if not np.array_equal(classes, self.classes_):
                 raise ValueError(f"y holds labels {classes.tolist()}, fit saw {self.classes_.tolist()}")
-        field, n = self._field(), self._steps()
-        zp, zq = self._to_tensor(X_p), self._to_tensor(X_q)
+        fmap, scaler = torch_view(self)
+        zp, zq = scaler.to_tensor(X_p), scaler.to_tensor(X_q)
         with torch.no_grad():
-            d = energy_distance(push(field, zp, 0.0, 1.0, n), zq) + energy_distance(
-                push(field, zq, 1.0, 0.0, n), zp
-            )
-        return -float(d) * self._scale
+            d = energy_distance(fmap.push(zp, 0.0, 1.0), zq) + energy_distance(fmap.push(zq, 1.0, 0.0), zp)
+        score = -float(d) * scaler.scale
+        if not np.isfinite(score):
+            warnings.warn("score is NaN or infinite although X is finite", RuntimeWarning, stacklevel=2)
+        return score
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -586,6 +585,58 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         # that generic checks pass two labels.
         tags.classifier_tags = ClassifierTags(multi_class=False)
         return tags
+
+
+def _check_times(t) -> np.ndarray:
+    """``t`` as a scalar or 1-D float array of times in [0, 1], or a ValueError naming ``t``."""
+    try:
+        times = np.asarray(t, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"t must be a time in [0, 1] or a 1-D array of such times; got {t!r}") from None
+    if t is None or times.ndim > 1 or times.size == 0:
+        raise ValueError(
+            f"t must be a time in [0, 1] or a non-empty 1-D array of such times; got {t!r}"
+        )
+    if not np.all(np.isfinite(times)) or np.any(times < 0) or np.any(times > 1):
+        raise ValueError(f"t must lie in [0, 1]; got {times}")
+    return times
+
+
+def _holdout(z, fraction, gen):
+    """``(train, held)`` rows of one sample; ``held`` is None when there are too few rows."""
+    train, held = holdout_split([z], fraction, gen)
+    return (train[0], held[0]) if held is not None else (z, None)
+
+
+def _check_sanity(pushed, energy, zp, zq, gen) -> None:
+    """Warn when a fitted flow is absurd against the data's scale (standardised units).
+
+    The transport cost of any reasonable flow is far below ``_ABSURD_COST_FACTOR``
+    times that of the independent coupling, and the mean of ``T(P)`` is within
+    the typical distance between a row of P and a row of Q of the mean of Q.
+    """
+    n = min(len(zp), len(zq), 4096)
+    i = torch.randperm(len(zp), generator=gen)[:n].to(zp.device)
+    j = torch.randperm(len(zq), generator=gen)[:n].to(zq.device)
+    independent = float((zp[i] - zq[j]).pow(2).sum(1).double().mean())
+    cost = float(energy.double().mean())
+    offset = float((pushed.double().mean(0) - zq.double().mean(0)).pow(2).sum())
+    problems = []
+    if not np.isfinite(cost) or cost > _ABSURD_COST_FACTOR * independent:
+        problems.append(f"its transport cost is {cost:.3g} against {independent:.3g} for independent pairing")
+    if not np.isfinite(offset) or offset > independent:
+        problems.append(
+            f"the mean of T(P) is {np.sqrt(offset):.3g} away from the mean of Q (typical distance "
+            f"between rows {np.sqrt(independent):.3g})"
+        )
+    if problems:
+        warnings.warn(
+            "The fitted flow is not a sound map from P to Q (standardised units): "
+            + "; ".join(problems)
+            + ". Training most likely diverged: try a smaller learning rate or more epochs.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
 
 
 def _check_layers(sizes, name):

@@ -19,6 +19,9 @@ plot_log_ratio_field
     A heat map of ``predict_log_ratio`` on a 2-D grid, beside the truth.
 plot_image_interpolation
     Rows of images carried along the flow, one column per time.
+plot_demo
+    One figure of a 2-D flow: snapshots, the target, trajectories and the
+    inverse push (the picture of ``python -m skqflow demo``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from numbers import Integral
 
 import numpy as np
 
+from ._torch.train import RATIO_NET, phase_name
+
 __all__ = [
+    "plot_demo",
     "plot_history",
     "plot_image_interpolation",
     "plot_log_ratio_field",
@@ -122,33 +128,34 @@ def _history_records(estimator, include_flow):
     flow = getattr(estimator, "flow_", None)  # InfinitesimalDensityRatio
     if include_flow and flow is not None and hasattr(flow, "history_"):
         segments += _history_records(flow, include_flow=False)
-    default = "ratio net" if flow is not None else "training"
+    default = RATIO_NET if flow is not None else "training"
     return segments + _split_phases(list(estimator.history_), default=default)
 
 
-def _phase_name(record, default):
-    phase = record.get("phase", default)
-    if "direction" in record and record["direction"] != "initial":
-        return f"{phase} {record['direction']} (round {record.get('round', '?')})"
-    if "direction" in record:  # the held-out metrics of the flow before refining
-        return f"{phase} start"
-    return phase
+def _phase_of(record, default):
+    """Display name of the phase of a history record (:func:`~skqflow._torch.train.phase_name`).
+
+    Returns None for the record of the held-out state before the refinement
+    (``direction == "initial"``), which opens the next segment.
+    """
+    direction = record.get("direction")
+    if direction == "initial":
+        return None
+    return phase_name(record.get("phase", default), direction, record.get("round"))
 
 
 def _split_phases(records, default):
-    segments = []
+    segments = []  # [name, records]; name None: opened by the state before the refinement
     for record in records:
-        name = _phase_name(record, default)
-        if name.endswith(" start"):
-            # the state before the refinement opens the first refinement segment
+        name = _phase_of(record, default)
+        if name is None:
             segments.append([None, [record]])
-            continue
-        if segments and (segments[-1][0] == name or segments[-1][0] is None):
+        elif segments and segments[-1][0] in (name, None):
             segments[-1][0] = name
             segments[-1][1].append(record)
         else:
             segments.append([name, [record]])
-    return [(name or default, recs) for name, recs in segments]
+    return [(name or phase_name(recs[0].get("phase", default)), recs) for name, recs in segments]
 
 
 def _is_metric(value):
@@ -171,7 +178,10 @@ def plot_history(estimator, *, ax=None, keys=None, include_flow=True):
     :class:`~skqflow.MutualInformationEstimator` shows its ``density_ratio_``.
 
     The x axis counts epochs across all phases; phases are separated by
-    dotted vertical lines and named at the top; phases that hold none of
+    dotted vertical lines and named at the top as the progress bars name
+    them (e.g. ``"initial flow"``, ``"refinement P->Q round 1"``, ``"ratio
+    net"``); the held-out metrics of the flow before the refinement (epoch
+    0) open the first refinement phase; phases that hold none of
     ``keys`` are left out. Each metric is one colour, drawn as one line per
     phase (the losses of different phases are different quantities and are
     not joined).
@@ -389,6 +399,79 @@ def plot_trajectories(flow, X, *, n_lines=200, times=None, ax=None, target=None,
     xlim, ylim = _axis_limits(*clouds)
     ax.set(xlim=xlim, ylim=ylim, aspect="equal")
     return ax
+
+
+def plot_demo(
+    flow, X_p, X_q, *, pulled=None, times=(0.0, 0.25, 0.5, 0.75, 1.0), n_lines=300, title=None, fig=None,
+):
+    """One figure of a two-dimensional flow from P to Q.
+
+    Top row: the rows of P carried to each of ``times`` (coloured by their
+    first coordinate; ``X_q`` in grey behind the panel of t = 1), drawn by
+    :func:`plot_snapshots`. Bottom row: the sample of Q, the paths of the
+    first ``n_lines`` rows of P (:func:`plot_trajectories`), and the inverse
+    push ``T^{-1}(X_q)`` over the sample of P. All panels share the same
+    limits. This is the picture of ``python -m skqflow demo``.
+
+    Parameters
+    ----------
+    flow : OTFlowTransformer
+        Fitted on two-dimensional data.
+    X_p : array-like of shape (n_p, 2)
+        Rows of P, e.g. test rows not used in training.
+    X_q : array-like of shape (n_q, 2)
+        Rows of Q.
+    pulled : array-like of shape (n_q, 2) or None, default=None
+        ``flow.inverse_transform(X_q)`` if already computed; ``None``
+        computes it.
+    times : array-like of shape (n_times,), default=(0, 0.25, 0.5, 0.75, 1)
+        Times of the panels of the top row.
+    n_lines : int, default=300
+        Number of trajectories drawn.
+    title : str or None, default=None
+        Title of the figure; ``None`` gives a generic one.
+    fig : matplotlib.figure.Figure or None, default=None
+        An empty figure to draw on; ``None`` makes a new figure (16 x 7
+        inches) outside pyplot.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure; its Axes are ``fig.axes``: the ``len(times)`` snapshots,
+        then Q, the trajectories and the inverse push.
+    """
+    _require_matplotlib()
+    X_p, X_q = _check_2d(X_p, "plot_demo"), _check_2d(X_q, "plot_demo")
+    times = np.atleast_1d(np.asarray(times, dtype=float))
+    if pulled is None:
+        pulled = flow.inverse_transform(_as_input(flow, X_q))
+    pulled = _check_2d(pulled, "pulled")
+    if fig is None:
+        fig = _new_figure((16.0, 7.0))
+    width = max(len(times), 3)
+    left = (width - 3) // 2
+    mosaic = [
+        [f"t{i}" for i in range(len(times))] + ["."] * (width - len(times)),
+        ["."] * left + ["q", "lines", "pulled"] + ["."] * (width - 3 - left),
+    ]
+    axes = fig.subplot_mosaic(mosaic)
+    snapshots = [axes[f"t{i}"] for i in range(len(times))]
+    plot_snapshots(flow, X_p, times=times, axes=snapshots, target=X_q)
+    for ax, t in zip(snapshots, times):
+        ax.set_title(f"T(X_P) at t = {t:g}")
+    axes["q"].scatter(*X_q.T, s=1, c="tab:red", rasterized=True)
+    axes["q"].set_title("X_Q (target)")
+    plot_trajectories(flow, X_p, n_lines=n_lines, ax=axes["lines"])
+    axes["pulled"].scatter(*X_p.T, s=1, c="0.8", rasterized=True)
+    axes["pulled"].scatter(*pulled.T, s=1, c="tab:orange", rasterized=True)
+    axes["pulled"].set_title("T^-1(X_Q) (orange) over X_P (grey)")
+    xlim, ylim = _axis_limits(X_p, X_q, pulled)
+    (x0, x1), (y0, y1) = snapshots[0].get_xlim(), snapshots[0].get_ylim()
+    xlim, ylim = (min(xlim[0], x0), max(xlim[1], x1)), (min(ylim[0], y0), max(ylim[1], y1))
+    for ax in axes.values():
+        ax.set(xlim=xlim, ylim=ylim, aspect="equal", xticks=[], yticks=[])
+    fig.suptitle("optimal-transport flow from P to Q" if title is None else title)
+    return fig
 
 
 # ------------------------------------------------------------ log ratios

@@ -4,7 +4,9 @@ import torch
 from skqflow import OTFlowTransformer, stack
 from skqflow.datasets import make_gaussian_pair
 
-# A configuration small enough for sklearn's generic checks (well under a second a fit).
+# The one tiny configuration of the test suite: small enough for sklearn's generic checks
+# (well under a second a fit), with one refinement round so that every fitted attribute
+# (``classifiers_`` included) exists. Build estimators with ``tiny_flow(**overrides)``.
 FAST = dict(
     hidden_layer_sizes=(16, 16),
     classifier_hidden_layer_sizes=(16,),
@@ -20,6 +22,11 @@ FAST = dict(
 )
 
 
+def tiny_flow(**overrides):
+    """An unfitted OTFlowTransformer with the tiny configuration ``FAST`` and ``overrides``."""
+    return OTFlowTransformer(**{**FAST, **overrides})
+
+
 @pytest.fixture(scope="session")
 def gaussian_2d():
     pair = make_gaussian_pair(2, random_state=3)
@@ -32,16 +39,13 @@ def fitted_small(gaussian_2d):
     """A quickly trained flow (not accurate; for invariants that hold for any flow)."""
     _, X_p, X_q = gaussian_2d
     X, y = stack(X_p, X_q)
-    params = {**FAST, "init_epochs": 10, "hidden_layer_sizes": (32, 32), "n_time_steps": 4, "n_substeps": 2}
-    return OTFlowTransformer(**params).fit(X, y)
+    return tiny_flow(init_epochs=10, hidden_layer_sizes=(32, 32), n_time_steps=4, n_substeps=2).fit(X, y)
 
 
 def fast_ratio(**overrides):
-    """Parameters of a density-ratio estimator small enough for generic checks."""
-    from skqflow import OTFlowTransformer
-
+    """Parameters of a density-ratio (or MI) estimator small enough for generic checks."""
     params = dict(
-        flow=OTFlowTransformer(**FAST), hidden_layer_sizes=(16,), n_epochs=2, batch_size=64,
+        flow=tiny_flow(), hidden_layer_sizes=(16,), n_epochs=2, batch_size=64,
         random_state=0,
     )
     return {**params, **overrides}

@@ -1,5 +1,6 @@
 """The command line: ``python -m skqflow [demo | transport]``."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import skqflow._cli as cli
 from skqflow._cli import energy_distance, main, read_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,3 +158,140 @@ def test_demo_png_directory_checked_before_fitting(tmp_path, capsys):
     assert main(["--quick", "--png", str(tmp_path / "missing" / "d.png")]) == 2
     captured = capsys.readouterr()
     assert "does not exist" in captured.err and "transport cost" not in captured.out
+
+
+# ------------------------------------------------------------- robustness
+def _no_fit(monkeypatch):
+    """Make any fit fail loudly: the checks under test must come before it."""
+
+    def fail(*args):
+        raise AssertionError("the flow was fitted")
+
+    monkeypatch.setattr(cli, "_fit", fail)
+
+
+def _one_line_error(captured):
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    return lines[0]
+
+
+def test_utf8_bom_does_not_eat_the_first_row(tmp_path):
+    X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    plain = tmp_path / "bom.csv"
+    plain.write_bytes(b"\xef\xbb\xbf1,2\n3,4\n5,6\n")
+    data, names = read_table(plain)
+    assert names is None
+    np.testing.assert_array_equal(data, X)
+    header = tmp_path / "bom_header.csv"
+    header.write_bytes(b"\xef\xbb\xbfx,y\n1,2\n3,4\n5,6\n")
+    data, names = read_table(header)
+    assert names == ["x", "y"]
+    np.testing.assert_array_equal(data, X)
+
+
+def test_out_equal_to_an_input_is_refused(tmp_path, capsys, monkeypatch, samples):
+    _no_fit(monkeypatch)
+    p = _write_csv(tmp_path / "p.csv", samples[0])
+    q = _write_csv(tmp_path / "q.csv", samples[1])
+    before = p.read_bytes()
+    (tmp_path / "sub").mkdir()
+    for out in (p, tmp_path / "sub" / ".." / "p.csv", q):
+        assert main(["transport", str(p), str(q), "--out", str(out), "--quick"]) == 2
+        assert "is the input file" in _one_line_error(capsys.readouterr())
+    assert p.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (bytes(range(256)) * 4, "not a UTF-8 text file"),
+        (b"1,2\n1e400,3\n5,6\n", "line 2, column 1: '1e400' overflows float64"),
+    ],
+    ids=["binary", "1e400"],
+)
+def test_undecodable_or_overflowing_csv_is_a_one_line_error(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    good = _write_csv(tmp_path / "good.csv", np.arange(8.0).reshape(4, 2))
+    assert main(["transport", str(bad), str(good), "--out", str(tmp_path / "o.csv"), "--quick"]) == 2
+    assert message in _one_line_error(capsys.readouterr())
+
+
+def test_data_too_large_for_the_fit_is_a_one_line_error(tmp_path, capsys, samples):
+    p = _write_csv(tmp_path / "p.csv", samples[0] * 1e200)  # finite, but squares overflow
+    q = _write_csv(tmp_path / "q.csv", samples[1])
+    out = tmp_path / "o.csv"
+    assert main(["transport", str(p), str(q), "--out", str(out), "--quick"]) == 2
+    _one_line_error(capsys.readouterr())
+    assert not out.exists()
+
+
+def test_ctrl_c_exits_130_without_traceback(tmp_path, capsys, monkeypatch, samples):
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_fit", interrupt)
+    p = _write_csv(tmp_path / "p.csv", samples[0])
+    q = _write_csv(tmp_path / "q.csv", samples[1])
+    out = tmp_path / "o.csv"
+    try:
+        assert main(["transport", str(p), str(q), "--out", str(out), "--quick"]) == 130
+        assert "interrupted" in _one_line_error(capsys.readouterr())
+        assert not out.exists()
+        assert main(["--quick", "--no-plot", "--n-samples", "60"]) == 130  # the demo too
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped main")
+
+
+def _read_only_directory(tmp_path):
+    if os.name != "posix" or os.geteuid() == 0:
+        pytest.skip("permissions are not enforced for root (or off POSIX)")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    return locked / "o.csv"
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        (lambda tmp: tmp / "missing" / "o.csv", "does not exist"),
+        (lambda tmp: tmp / "p.csv" / "o.csv", "does not exist"),
+        (lambda tmp: (tmp / "dir.csv").mkdir() or tmp / "dir.csv", "is a directory"),
+        (_read_only_directory, "cannot write"),
+    ],
+    ids=["missing directory", "under a file", "a directory", "read-only directory"],
+)
+def test_unwritable_out_is_refused_before_the_fit(tmp_path, capsys, monkeypatch, samples, where, message):
+    _no_fit(monkeypatch)
+    p = _write_csv(tmp_path / "p.csv", samples[0])
+    q = _write_csv(tmp_path / "q.csv", samples[1])
+    out = where(tmp_path)
+    assert main(["transport", str(p), str(q), "--out", str(out), "--quick"]) == 2
+    assert message in _one_line_error(capsys.readouterr())
+
+
+def test_writable_check_leaves_no_file_behind(tmp_path, capsys, monkeypatch, samples):
+    def stop(*args):
+        raise cli.CLIError("stopped before the fit")
+
+    monkeypatch.setattr(cli, "_fit", stop)
+    p = _write_csv(tmp_path / "p.csv", samples[0])
+    q = _write_csv(tmp_path / "q.csv", samples[1])
+    assert main(["transport", str(p), str(q), "--out", str(tmp_path / "o.csv"), "--quick"]) == 2
+    assert "stopped before the fit" in capsys.readouterr().err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["p.csv", "q.csv"]
+
+
+@pytest.mark.parametrize(
+    "argv0, prog",
+    [("/usr/local/bin/skqflow", "skqflow"), ("/site-packages/skqflow/__main__.py", "python -m skqflow")],
+)
+def test_usage_names_the_program_as_called(capsys, monkeypatch, argv0, prog):
+    monkeypatch.setattr(sys, "argv", [argv0])
+    assert main(["--help"]) == 0
+    assert capsys.readouterr().out.startswith(f"usage: {prog} [-h]")
+    assert main(["transport", "p.csv", "q.csv", "--out", "o.parquet"]) == 2
+    assert _one_line_error(capsys.readouterr()).startswith(f"{prog} transport: error:")
+    assert main(["transport"], prog="myflow") == 2
+    assert "usage: myflow transport" in capsys.readouterr().err

@@ -9,8 +9,10 @@ from scipy.special import logsumexp
 
 from skqflow.datasets import (
     GaussianMixturePair,
+    GaussianPair,
     MutualInfoPair,
     make_gaussian_mixture_pair,
+    make_gaussian_pair,
     make_mutual_info_pair,
 )
 from skqflow.datasets._mutual_info import _multivariate_t_entropy
@@ -313,3 +315,106 @@ def test_gmm_default_is_fixed_and_read_only():
         GaussianMixturePair([0.5, 0.6], np.zeros((2, 2)), np.stack([np.eye(2)] * 2), *one)
     with pytest.raises(ValueError, match="positive definite"):
         GaussianMixturePair([1.0], np.zeros((1, 2)), -np.eye(2)[None], *one)
+
+
+# --- Gaussian pair with its closed-form OT --------------------------------------------------------
+
+
+def _random_spd(d, rng, cond):
+    """A random SPD matrix with eigenvalues spread over [1/sqrt(cond), sqrt(cond)]."""
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    return (Q * np.geomspace(cond**-0.5, cond**0.5, d)[rng.permutation(d)]) @ Q.T
+
+
+def _gaussian_pairs():
+    """Pairs from make_gaussian_pair and generic pairs with badly conditioned covariances."""
+    pairs = [make_gaussian_pair(d, random_state=s) for d, s in [(1, 0), (2, 1), (5, 2), (8, 3)]]
+    rng = np.random.default_rng(4)
+    for d, cond in [(2, 50.0), (4, 1e3), (6, 10.0)]:
+        pairs.append(GaussianPair(rng.normal(size=d), _random_spd(d, rng, cond),
+                                  rng.normal(size=d), _random_spd(d, rng, cond)))
+    return pairs
+
+
+GAUSSIAN_PAIRS = _gaussian_pairs()
+
+
+def _map_jacobian(pair):
+    """The Jacobian of ``ot_map`` read off the map itself (it is affine)."""
+    d = pair.n_features
+    base = pair.ot_map(pair.mean_p[None])[0]
+    return (pair.ot_map(pair.mean_p + np.eye(d)) - base).T  # column j = T(m + e_j) - T(m)
+
+
+@pytest.mark.parametrize("pair", GAUSSIAN_PAIRS, ids=lambda p: f"d{p.n_features}")
+def test_gaussian_ot_map_is_gradient_of_convex_function_and_pushes_p_to_q(pair):
+    J = _map_jacobian(pair)
+    # affine: the map is m_q + J (x - m_p) everywhere, not only at the probed points
+    X = np.random.default_rng(0).normal(size=(20, pair.n_features)) * 3
+    np.testing.assert_allclose(pair.ot_map(X), pair.mean_q + (X - pair.mean_p) @ J.T, atol=1e-9)
+    # gradient of a convex function: symmetric positive definite Jacobian (Brenier)
+    np.testing.assert_allclose(J, J.T, atol=1e-9)
+    assert np.linalg.eigvalsh((J + J.T) / 2).min() > 0
+    # pushes P = N(m_p, S_p) to Q: exactly on the parameters
+    np.testing.assert_allclose(pair.ot_map(pair.mean_p[None])[0], pair.mean_q, atol=1e-10)
+    scale = np.abs(pair.cov_q).max()
+    np.testing.assert_allclose(J @ pair.cov_p @ J.T, pair.cov_q, rtol=0, atol=1e-9 * scale)
+    # the OT cost of the map is W2^2
+    I = np.eye(pair.n_features)
+    cost = np.sum((pair.mean_q - pair.mean_p) ** 2) + np.trace((J - I) @ pair.cov_p @ (J - I).T)
+    assert pair.w2_squared == pytest.approx(cost, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("pair", GAUSSIAN_PAIRS[:3], ids=lambda p: f"d{p.n_features}")
+def test_gaussian_ot_map_pushes_samples_of_p_to_q(pair):
+    n = 200_000
+    X_p, _ = pair.sample(n, random_state=0)
+    Y = pair.ot_map(X_p)
+    d = pair.n_features
+    sd = np.sqrt(np.diag(pair.cov_q))
+    assert np.all(np.abs(Y.mean(0) - pair.mean_q) < 5 * sd / np.sqrt(n))
+    # standard error of a sample covariance entry: sqrt((S_ij^2 + S_ii S_jj) / n)
+    S = pair.cov_q
+    se = np.sqrt((S**2 + np.outer(np.diag(S), np.diag(S))) / n)
+    assert np.all(np.abs(np.cov(Y.T).reshape(d, d) - S) < 5 * se)
+
+
+@pytest.mark.parametrize("pair", GAUSSIAN_PAIRS, ids=lambda p: f"d{p.n_features}")
+def test_gaussian_w2_matches_pot_bures_wasserstein(pair):
+    gaussian = pytest.importorskip("ot.gaussian")
+
+    w = float(gaussian.bures_wasserstein_distance(pair.mean_p, pair.mean_q, pair.cov_p, pair.cov_q))
+    assert pair.w2_squared == pytest.approx(w**2, rel=1e-7, abs=1e-10)
+    # and the map agrees with POT's (row convention: T(x) = x A + b)
+    A, b = gaussian.bures_wasserstein_mapping(pair.mean_p, pair.mean_q, pair.cov_p, pair.cov_q)
+    X = np.random.default_rng(1).normal(size=(10, pair.n_features))
+    np.testing.assert_allclose(pair.ot_map(X), X @ A + b, rtol=1e-6, atol=1e-8)
+
+
+def test_gaussian_w2_of_simple_cases():
+    d = 3
+    m = np.array([1.0, -2.0, 0.5])
+    S = _random_spd(d, np.random.default_rng(5), 20.0)
+    # same covariance: only the means count
+    assert GaussianPair(np.zeros(d), S, m, S).w2_squared == pytest.approx(m @ m, rel=1e-9)
+    # commuting (diagonal) covariances: sum of (sqrt(a) - sqrt(b))^2
+    a, b = np.array([0.5, 2.0, 4.0]), np.array([3.0, 1.0, 0.25])
+    pair = GaussianPair(np.zeros(d), np.diag(a), np.zeros(d), np.diag(b))
+    assert pair.w2_squared == pytest.approx(np.sum((np.sqrt(a) - np.sqrt(b)) ** 2), rel=1e-9)
+    np.testing.assert_allclose(_map_jacobian(pair), np.diag(np.sqrt(b / a)), atol=1e-12)
+
+
+@pytest.mark.parametrize("pair", GAUSSIAN_PAIRS[1:4], ids=lambda p: f"d{p.n_features}")
+def test_gaussian_ot_interpolate_is_a_constant_speed_geodesic(pair):
+    """P_t = ((1 - t) id + t T)_# P lies at distance t W2 from P and (1 - t) W2 from Q."""
+    J, I = _map_jacobian(pair), np.eye(pair.n_features)
+    X = np.random.default_rng(2).normal(size=(7, pair.n_features))
+    for t in (0.0, 0.3, 0.5, 1.0):
+        M = (1 - t) * I + t * J
+        mean_t, cov_t = (1 - t) * pair.mean_p + t * pair.mean_q, M @ pair.cov_p @ M.T
+        np.testing.assert_allclose(pair.ot_interpolate(X, t), pair.mean_p + (X - pair.mean_p) @ M.T
+                                   + t * (pair.mean_q - pair.mean_p), atol=1e-9)
+        to_p = GaussianPair(pair.mean_p, pair.cov_p, mean_t, cov_t).w2_squared
+        to_q = GaussianPair(mean_t, cov_t, pair.mean_q, pair.cov_q).w2_squared
+        assert to_p == pytest.approx(t**2 * pair.w2_squared, rel=1e-6, abs=1e-9)
+        assert to_q == pytest.approx((1 - t) ** 2 * pair.w2_squared, rel=1e-6, abs=1e-9)

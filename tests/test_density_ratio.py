@@ -2,11 +2,14 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.frozen import FrozenEstimator
 from sklearn.mixture import GaussianMixture
 
 from skqflow import InfinitesimalDensityRatio, OTFlowTransformer, stack
 from skqflow._base import StandardNormal
+from skqflow._torch.chains import pullback_chain
+from skqflow._transport import torch_view
 from skqflow.datasets import make_gaussian_mixture_pair, make_gaussian_pair
 
 from .conftest import FAST, fast_ratio
@@ -91,13 +94,16 @@ def test_density_mode_with_a_frozen_mixture_reference():
 def test_pullback_chain_goes_back_through_the_inverse_flow(fitted_small, gaussian_2d):
     _, _, X_q = gaussian_2d
     flow = fitted_small  # 4 steps of 2 substeps: the chain of 5 states uses the same grid
-    zq = flow._to_tensor(X_q)
-    states = InfinitesimalDensityRatio._flow_states(flow, zq, 5, backward=True)
+    fmap, scaler = torch_view(flow)
+    zp, zq = scaler.to_tensor(X_q[:10]), scaler.to_tensor(X_q)
+    chain = pullback_chain(fmap, zp, zq, 5)
+    assert torch_equal(chain[0], zp)  # the first snapshot is P itself
+    states = torch.stack(chain[1:])
     assert states.shape == (5, *zq.shape)
     assert torch_equal(states[-1], zq)  # the last snapshot is Q itself
-    back = flow._from_tensor(states[0], np.float64)
+    back = scaler.from_tensor(states[0], np.float64)
     np.testing.assert_allclose(back, flow.inverse_transform(X_q), atol=1e-6)
-    forward = InfinitesimalDensityRatio._flow_states(flow, states[0], 5)
+    forward = fmap.grid_states(states[0], 5)
     np.testing.assert_allclose(forward.numpy(), states.numpy(), atol=1e-4)  # reversible
 
 

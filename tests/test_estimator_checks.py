@@ -2,16 +2,16 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skqflow import InfinitesimalDensityRatio, MutualInformationEstimator, OTFlowTransformer
+from skqflow import InfinitesimalDensityRatio, MutualInformationEstimator
 
-from .conftest import FAST, fast_ratio
+from .conftest import fast_ratio, tiny_flow
 
 EXPECTED_FAILED = {}
 
 
 @parametrize_with_checks(
     [
-        OTFlowTransformer(**FAST),
+        tiny_flow(),
         InfinitesimalDensityRatio(**fast_ratio()),
         MutualInformationEstimator(**fast_ratio()),
     ],

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from skqflow import InfinitesimalDensityRatio, MutualInformationEstimator, OTFlowTransformer, stack
+from skqflow import InfinitesimalDensityRatio, MutualInformationEstimator, stack
+
+from .conftest import fast_ratio, tiny_flow
 
 pd = pytest.importorskip("pandas")
 
-FLOW = dict(init_epochs=3, max_iter=0, hidden_layer_sizes=(16,), batch_size=64, random_state=0)
 COLUMNS = ["height", "weight"]
 
 
@@ -22,12 +23,12 @@ def frames():
 @pytest.fixture(scope="module")
 def pandas_flow(frames):
     df, ys, _, _ = frames
-    return OTFlowTransformer(**FLOW).set_output(transform="pandas").fit(df, ys)
+    return tiny_flow(max_iter=0).set_output(transform="pandas").fit(df, ys)
 
 
 def test_set_output_keeps_names_and_index(frames, pandas_flow):
     df, _, X, _ = frames
-    array_flow = OTFlowTransformer(**FLOW).fit(*frames[2:])
+    array_flow = tiny_flow(max_iter=0).fit(*frames[2:])
     np.testing.assert_array_equal(pandas_flow.feature_names_in_, COLUMNS)
     for method, args in [("transform", ()), ("inverse_transform", ()), ("interpolate", (0.5,))]:
         out = getattr(pandas_flow, method)(df, *args)
@@ -57,8 +58,7 @@ def test_feature_names_are_checked(frames, pandas_flow):
 
 def test_density_ratio_and_mutual_info_take_frames(frames):
     df, ys, X, y = frames
-    ratio = InfinitesimalDensityRatio(flow=OTFlowTransformer(**FLOW), hidden_layer_sizes=(16,), n_epochs=2,
-                                      random_state=0).fit(df, ys)
+    ratio = InfinitesimalDensityRatio(**fast_ratio(flow=tiny_flow(max_iter=0))).fit(df, ys)
     np.testing.assert_array_equal(ratio.feature_names_in_, COLUMNS)
     assert ratio.predict_log_ratio(df).shape == (len(df),)
     with pytest.warns(UserWarning, match="valid feature names"):
@@ -69,8 +69,7 @@ def test_density_ratio_and_mutual_info_take_frames(frames):
     rng = np.random.default_rng(1)
     Xm = pd.DataFrame(rng.normal(size=(200, 2)), columns=["a", "b"])
     Ym = pd.DataFrame(Xm.to_numpy() + rng.normal(size=(200, 2)), columns=["c", "d"])
-    mi = MutualInformationEstimator(flow=OTFlowTransformer(**FLOW), hidden_layer_sizes=(16,), n_epochs=2,
-                                    random_state=0).fit(Xm, Ym)
+    mi = MutualInformationEstimator(**fast_ratio(flow=tiny_flow(max_iter=0))).fit(Xm, Ym)
     np.testing.assert_array_equal(mi.feature_names_in_, ["a", "b"])
     assert np.isfinite(mi.score(Xm, Ym))
     with pytest.raises(ValueError, match="feature names"):

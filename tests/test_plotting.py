@@ -18,6 +18,7 @@ from skqflow import (  # noqa: E402
     plotting,
     stack,
 )
+from skqflow._torch.train import INITIAL_FLOW, REFINEMENT, phase_name  # noqa: E402
 
 TINY = dict(init_epochs=2, max_iter=0, hidden_layer_sizes=(16,), n_time_steps=2, random_state=0)
 
@@ -100,6 +101,29 @@ def test_snapshots_show_the_flow_at_each_time(flow, samples):
     np.testing.assert_allclose(last[0], X_q)
     np.testing.assert_allclose(last[1], flow.transform(X_p), rtol=1e-5, atol=1e-5)
     _render(axes[0].figure)
+
+
+def test_demo_figure_panels(flow, samples):
+    X_p, X_q = samples
+    times = (0.0, 0.5, 1.0)
+    fig = plotting.plot_demo(flow, X_p, X_q, times=times, n_lines=9, title="my title")
+    assert isinstance(fig, Figure) and fig._suptitle.get_text() == "my title"
+    assert len(fig.axes) == len(times) + 3  # snapshots, Q, trajectories, inverse push
+    *snapshots, ax_q, ax_lines, ax_pulled = fig.axes
+    expected = flow.interpolate(X_p, times)
+    for ax, state in zip(snapshots, expected):
+        np.testing.assert_allclose(ax.collections[-1].get_offsets(), state, rtol=1e-6)
+    np.testing.assert_allclose(ax_q.collections[0].get_offsets(), X_q)
+    (paths,) = [c for c in ax_lines.collections if isinstance(c, LineCollection)]
+    assert len(paths.get_segments()) == 9
+    pulled = ax_pulled.collections[1].get_offsets()
+    np.testing.assert_allclose(pulled, flow.inverse_transform(X_q), rtol=1e-6)
+    assert {ax.get_xlim() for ax in fig.axes} == {snapshots[0].get_xlim()}  # shared limits
+    _render(fig)
+    given = plotting.plot_demo(flow, X_p, X_q, pulled=X_q, fig=Figure())
+    np.testing.assert_allclose(given.axes[-1].collections[1].get_offsets(), X_q)
+    with pytest.raises(ValueError, match="two-dimensional"):
+        plotting.plot_demo(flow, X_p[:, :1], X_q)
 
 
 # -------------------------------------------------------------- log ratio
@@ -187,7 +211,11 @@ def test_history_phases_of_a_refined_flow(samples):
     # held-out cost of the initial flow (epoch 0 of the refinement), then after each epoch
     assert sum(len(ln.get_xdata()) for ln in costs) == 1 + 2 * 2
     names = [t.get_text() for t in ax.texts]
-    assert names == ["initial flow", "refinement P->Q (round 1)", "refinement Q->P (round 1)"]
+    # named as the progress bars name them (skqflow._torch.train.phase_name)
+    assert names == [
+        phase_name(INITIAL_FLOW), phase_name(REFINEMENT, "P->Q", 1), phase_name(REFINEMENT, "Q->P", 1)
+    ]
+    assert names == ["initial flow", "refinement P->Q round 1", "refinement Q->P round 1"]
     assert len(_curves(ax, "phase boundary")) == 2
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["loss", "transport_cost"]
     _render(ax.figure)

@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skqflow import OTFlowTransformer, stack
 
-from .conftest import FAST
+from .conftest import fast_ratio, tiny_flow
 
 
 @pytest.fixture
@@ -23,22 +23,35 @@ def data():
 
 def test_same_seed_same_result(data):
     X, y = data
-    a = OTFlowTransformer(**FAST).fit(X, y).transform(X)
-    b = OTFlowTransformer(**FAST).fit(X, y).transform(X)
+    a = tiny_flow().fit(X, y).transform(X)
+    b = tiny_flow().fit(X, y).transform(X)
     np.testing.assert_array_equal(a, b)
-    c = OTFlowTransformer(**{**FAST, "random_state": 1}).fit(X, y).transform(X)
+    c = tiny_flow(random_state=1).fit(X, y).transform(X)
     assert not np.allclose(a, c)
 
 
-def test_random_state_instance_is_accepted(data):
+def test_random_state_instance(data):
+    """A RandomState instance seeds the fit like its integer seed, and stays the parameter."""
     X, y = data
-    OTFlowTransformer(**{**FAST, "random_state": np.random.RandomState(0)}).fit(X, y)
+    rs = np.random.RandomState(0)
+    flow = tiny_flow(random_state=rs)
+    twin = clone(flow)  # clone copies the generator in its current state
+    a = flow.fit(X, y).transform(X)
+    assert flow.random_state is rs  # fit neither replaces nor copies the parameter
+    np.testing.assert_array_equal(twin.fit(X, y).transform(X), a)
+    np.testing.assert_array_equal(tiny_flow(random_state=np.random.RandomState(0)).fit(X, y).transform(X), a)
+    np.testing.assert_array_equal(tiny_flow(random_state=0).fit(X, y).transform(X), a)
+    assert not np.allclose(tiny_flow(random_state=np.random.RandomState(1)).fit(X, y).transform(X), a)
+    # the fitted estimator still clones, with a generator as its parameter
+    again = clone(flow)
+    assert isinstance(again.random_state, np.random.RandomState) and again.random_state is not rs
+    assert np.all(np.isfinite(again.fit(X, y).transform(X)))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_is_kept(data, dtype):
     X, y = data
-    flow = OTFlowTransformer(**FAST).fit(X.astype(dtype), y)
+    flow = tiny_flow().fit(X.astype(dtype), y)
     for out in (flow.transform(X.astype(dtype)), flow.inverse_transform(X.astype(dtype)),
                 flow.interpolate(X.astype(dtype), [0.2, 0.4])):
         assert out.dtype == dtype
@@ -46,7 +59,7 @@ def test_dtype_is_kept(data, dtype):
 
 def test_float64_compute(data):
     X, y = data
-    flow = OTFlowTransformer(**{**FAST, "dtype": "float64"}).fit(X, y)
+    flow = tiny_flow(dtype="float64").fit(X, y)
     assert flow.field_.layers[0].linear.weight.dtype.is_floating_point
     assert str(flow.field_.layers[0].linear.weight.dtype) == "torch.float64"
     back = flow.inverse_transform(flow.transform(X))
@@ -55,7 +68,7 @@ def test_float64_compute(data):
 
 def test_clone_params_pickle(data):
     X, y = data
-    flow = OTFlowTransformer(**FAST).fit(X, y)
+    flow = tiny_flow().fit(X, y)
     assert clone(flow).get_params() == flow.get_params()
     assert not hasattr(clone(flow), "field_")
     restored = pickle.loads(pickle.dumps(flow))
@@ -65,7 +78,7 @@ def test_clone_params_pickle(data):
 
 def test_fitted_attributes(data):
     X, y = data
-    flow = OTFlowTransformer(**FAST).fit(X, y)
+    flow = tiny_flow().fit(X, y)
     assert flow.n_features_in_ == 2
     np.testing.assert_array_equal(flow.classes_, [0, 1])
     assert flow.n_iter_ == 1
@@ -82,9 +95,9 @@ def test_fitted_attributes(data):
 def test_string_labels_choose_p_and_q_by_order(data):
     X, y = data
     labels = np.where(y == 0, "source", "target")
-    flow = OTFlowTransformer(**FAST).fit(X, labels)
+    flow = tiny_flow().fit(X, labels)
     np.testing.assert_array_equal(flow.classes_, ["source", "target"])
-    ref = OTFlowTransformer(**FAST).fit(X, y)
+    ref = tiny_flow().fit(X, y)
     np.testing.assert_allclose(flow.transform(X), ref.transform(X))
 
 
@@ -92,7 +105,7 @@ def test_pandas_roundtrip(data):
     pd = pytest.importorskip("pandas")
     X, y = data
     df = pd.DataFrame(X, columns=["a", "b"])
-    flow = OTFlowTransformer(**FAST).set_output(transform="pandas").fit(df, y)
+    flow = tiny_flow().set_output(transform="pandas").fit(df, y)
     out = flow.transform(df)
     assert list(out.columns) == ["a", "b"]
     np.testing.assert_array_equal(flow.feature_names_in_, ["a", "b"])
@@ -100,21 +113,29 @@ def test_pandas_roundtrip(data):
 
 def test_pipeline_and_gridsearch_over_gamma(data):
     X, y = data
-    pipe = make_pipeline(StandardScaler(), OTFlowTransformer(**FAST))
+    pipe = make_pipeline(StandardScaler(), tiny_flow())
     assert pipe.fit(X, y).transform(X).shape == X.shape
-    search = GridSearchCV(
-        OTFlowTransformer(**FAST), {"gamma": [0.0, 0.01, 0.1]},
-        cv=StratifiedKFold(3, shuffle=True, random_state=0),
-    ).fit(X, y)
-    assert search.best_params_["gamma"] in (0.0, 0.01, 0.1)
-    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
-    assert np.all(search.cv_results_["mean_test_score"] <= 0)
+    # refinement steps large enough for gamma to change the flow, and no held-out selection
+    # (which may keep the initial flow for every gamma): the refined flow is kept
+    template = tiny_flow(refine_learning_rate=1e-3, refine_epochs=2, validation_fraction=0.0)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    grid = [0.0, 0.01, 0.1]
+    search = GridSearchCV(template, {"gamma": grid}, cv=cv).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores))
+    assert len(np.unique(scores)) == len(grid)  # gamma reaches the fit and changes the score
+    assert search.best_params_["gamma"] == grid[int(np.argmax(scores))]  # higher is better
+    assert search.best_estimator_.gamma == search.best_params_["gamma"]
+    # each cell is our score() of a flow fitted on the training folds, reproducibly
+    train, test = next(cv.split(X, y))
+    refit = clone(template).set_params(gamma=grid[1]).fit(X[train], y[train])
+    assert search.cv_results_["split0_test_score"][1] == pytest.approx(refit.score(X[test], y[test]), rel=1e-12)
 
 
 def test_score_is_gamma_independent_and_label_free(data):
     """score() does not read gamma: two models with the same flow score the same."""
     X, y = data
-    flow = OTFlowTransformer(**{**FAST, "max_iter": 0}).fit(X, y)
+    flow = tiny_flow(max_iter=0).fit(X, y)
     s = flow.score(X, y)
     flow.set_params(gamma=123.0)
     assert flow.score(X, y) == s
@@ -123,22 +144,21 @@ def test_score_is_gamma_independent_and_label_free(data):
 
 def test_score_improves_with_training(data):
     X, y = data
-    weak = OTFlowTransformer(**{**FAST, "max_iter": 0, "init_epochs": 0}).fit(X, y)
-    strong = OTFlowTransformer(**{**FAST, "max_iter": 0, "init_epochs": 60, "batch_size": 32,
-                                  "hidden_layer_sizes": (32, 32)}).fit(X, y)
+    weak = tiny_flow(max_iter=0, init_epochs=0).fit(X, y)
+    strong = tiny_flow(max_iter=0, init_epochs=60, batch_size=32, hidden_layer_sizes=(32, 32)).fit(X, y)
     assert strong.score(X, y) > weak.score(X, y)
 
 
 def test_gaussian_mixture_reference(data):
     X, _ = data
     gm = GaussianMixture(2, random_state=0).fit(np.random.default_rng(0).normal(size=(200, 2)))
-    flow = OTFlowTransformer(**FAST, reference=gm).fit(X)
+    flow = tiny_flow(reference=gm).fit(X)
     assert flow.transform(X).shape == X.shape
 
 
 def test_warm_start_keeps_initial_flow(data):
     X, y = data
-    flow = OTFlowTransformer(**{**FAST, "max_iter": 0}).fit(X, y)
+    flow = tiny_flow(max_iter=0).fit(X, y)
     n_init = len(flow.history_)
     flow.set_params(warm_start=True, max_iter=1).fit(X, y)
     assert flow.n_iter_ == 1
@@ -153,12 +173,56 @@ def test_model_from_a_gpu_loads_on_cpu(data):
     if torch.cuda.is_available():
         pytest.skip("CUDA present: the fallback path is not taken")
     X, y = data
-    flow = OTFlowTransformer(**FAST).fit(X, y)
+    flow = tiny_flow().fit(X, y)
     expected = flow.transform(X)
     flow.device_ = "cuda:0"  # as if fitted on a GPU
     restored = pickle.loads(pickle.dumps(flow))
     np.testing.assert_array_equal(restored.transform(X), expected)
-    assert next(restored.field_.parameters()).device.type == "cpu"
+
+
+def _torch_modules(obj, path, pickled):
+    """(path, module) of every torch module reachable from ``obj`` through attributes,
+    lists, tuples and dicts; nested estimators through what pickle stores of them
+    (``__getstate__``) when ``pickled``, else through their ``__dict__``."""
+    import torch
+    from sklearn.base import BaseEstimator
+
+    if isinstance(obj, torch.nn.Module):
+        return [(path, obj)]
+    if isinstance(obj, BaseEstimator):
+        obj = obj.__getstate__() if pickled else vars(obj)
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return []
+    return [found for k, v in items for found in _torch_modules(v, f"{path}.{k}", pickled)]
+
+
+@pytest.mark.parametrize("kind", ["flow", "ratio", "mutual_info"])
+def test_pickle_state_holds_cpu_copies_of_every_module(data, kind):
+    """``__getstate__`` stores a CPU copy of every torch module, those in lists
+    (``classifiers_``) and in nested estimators included, so that a model fitted on a
+    GPU unpickles on a machine without one (and pickling leaves the live model alone)."""
+    from skqflow import InfinitesimalDensityRatio, MutualInformationEstimator
+
+    X, y = data
+    if kind == "flow":
+        est = tiny_flow().fit(X, y)
+    elif kind == "ratio":
+        est = InfinitesimalDensityRatio(**fast_ratio()).fit(X, y)
+    else:
+        est = MutualInformationEstimator(**fast_ratio()).fit(X[:, :1], X[:, 1])
+    live = _torch_modules(est, kind, pickled=False)
+    assert any(".classifiers_." in path for path, _ in live)  # the refinement ran
+    stored = _torch_modules(est, kind, pickled=True)
+    assert sorted(p for p, _ in stored) == sorted(p for p, _ in live)
+    live_ids = {id(m) for _, m in live}
+    for path, module in stored:
+        assert id(module) not in live_ids, f"{path} is pickled as the live module, not a CPU copy"
+        for tensor in [*module.parameters(), *module.buffers()]:
+            assert tensor.device.type == "cpu", path
 
 
 def test_gridsearch_over_the_nested_flow_gamma(data):
@@ -168,7 +232,7 @@ def test_gridsearch_over_the_nested_flow_gamma(data):
     from skqflow import InfinitesimalDensityRatio, MutualInformationEstimator
 
     X, y = data
-    small = dict(flow=OTFlowTransformer(**FAST), hidden_layer_sizes=(8,), n_epochs=2, random_state=0)
+    small = fast_ratio()
     grid = {"flow__gamma": [0.0, 0.1]}
     ratio = GridSearchCV(InfinitesimalDensityRatio(**small), grid,
                          cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
@@ -181,4 +245,4 @@ def test_gridsearch_over_the_nested_flow_gamma(data):
         flow = inner.flow_ if hasattr(inner, "flow_") else inner.density_ratio_.flow_
         assert flow.gamma == best
         # the template is untouched
-        assert search.estimator.flow.gamma == FAST.get("gamma", OTFlowTransformer().gamma)
+        assert search.estimator.flow.gamma == tiny_flow().gamma

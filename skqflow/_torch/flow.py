@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,20 +15,17 @@ import torch
 from torch import Tensor, nn
 
 from .coupling import COUPLINGS
-from .losses import flow_matching_loss, logistic_loss, path_cost
+from .flowmap import FlowMap
+from .losses import energy_distance, flow_matching_loss, kl_lower_bound, logistic_loss, path_cost
 from .ode import integrate, uniform_grid
-from .train import Phase, batch_indices, cosine_schedule, cycled_permutation, run_epochs
+from .train import (
+    CLASSIFIER, INITIAL_FLOW, REFINEMENT, Phase, batch_indices, cosine_schedule, cycled_permutation,
+    phase_name, run_epochs,
+)
 
-__all__ = ["push", "fit_flow_matching", "RefineConfig", "refine", "train_classifier"]
+__all__ = ["fit_flow_matching", "RefineConfig", "heldout_monitor", "refine", "train_classifier"]
 
 Report = Callable[[str, int, dict], None]
-
-
-def push(field: nn.Module, x: Tensor, start: float, stop: float, n_steps: int, chunk: int = 8192) -> Tensor:
-    """Transport rows from ``start`` to ``stop`` with ``n_steps`` RK4 steps, no gradient."""
-    grid = uniform_grid(start, stop, n_steps, like=x)
-    with torch.no_grad():
-        return torch.cat([integrate(field, xb, grid)[-1] for xb in x.split(chunk)])
 
 
 def _paired_batches(n0: int, n1: int, batch_size: int, gen: torch.Generator) -> list[tuple[Tensor, Tensor]]:
@@ -74,7 +72,7 @@ def fit_flow_matching(
         scheduler=cosine_schedule(optimizer, n_epochs * n_batches),
         max_grad_norm=10.0,
     )
-    on_epoch = None if report is None else (lambda e, loss: report("initial flow", e, {"loss": loss}))
+    on_epoch = None if report is None else (lambda e, loss: report(INITIAL_FLOW, e, {"loss": loss}))
     return run_epochs(phase, n_epochs, on_epoch)
 
 
@@ -106,19 +104,25 @@ def train_classifier(
 
 @dataclass
 class RefineConfig:
-    """Hyper-parameters of Algorithm 1 (names follow the paper)."""
+    """Hyper-parameters of Algorithm 1, named as the estimator's parameters.
+
+    The paper's names: ``max_iter`` is "Tot", ``refine_epochs`` E,
+    ``classifier_epochs`` E0, ``classifier_inner_epochs`` E_in,
+    ``n_time_steps`` K and ``n_substeps`` S.
+    """
 
     gamma: float
-    n_rounds: int  # Tot
-    epochs: int  # E
-    classifier_epochs: int  # E0
-    inner_epochs: int  # E_in
+    max_iter: int
+    refine_epochs: int
+    classifier_epochs: int
+    classifier_inner_epochs: int
     batch_size: int
     classifier_batch_size: int
-    lr_flow: float
-    lr_classifier: float
-    n_time_steps: int  # K
-    n_substeps: int  # S
+    refine_learning_rate: float
+    classifier_learning_rate: float
+    n_time_steps: int
+    n_substeps: int
+    adjoint: bool = False
 
 
 def refine(
@@ -149,18 +153,18 @@ def refine(
     history : list of dict, one per flow epoch.
     """
     history: list[dict] = []
-    flow_opt = torch.optim.Adam(field.parameters(), lr=cfg.lr_flow)
-    clf_opts = [torch.optim.Adam(c.parameters(), lr=cfg.lr_classifier) for c in classifiers]
+    flow_opt = torch.optim.Adam(field.parameters(), lr=cfg.refine_learning_rate)
+    clf_opts = [torch.optim.Adam(c.parameters(), lr=cfg.classifier_learning_rate) for c in classifiers]
     directions = [
         ("P->Q", x_p, x_q, 0.0, 1.0, classifiers[0], clf_opts[0]),
         ("Q->P", x_q, x_p, 1.0, 0.0, classifiers[1], clf_opts[1]),
     ]
-    n_steps = cfg.n_time_steps * cfg.n_substeps
+    flow = FlowMap(field, cfg.n_time_steps * cfg.n_substeps)
 
     def warm_up(name, rnd, source, target, t0, t1, clf, clf_opt):
-        phase = f"classifier {name} round {rnd + 1}"
+        phase = phase_name(CLASSIFIER, name, rnd + 1)
         return train_classifier(
-            clf, clf_opt, push(field, source, t0, t1, n_steps), target,
+            clf, clf_opt, flow.push(source, t0, t1), target,
             cfg.classifier_epochs, cfg.classifier_batch_size, generator,
             on_epoch=None if report is None else (lambda e, loss: report(phase, e, {"loss": loss})),
         )
@@ -172,16 +176,16 @@ def refine(
     best = None
     if monitor is not None:
         m = monitor()
-        best = (m["criterion"], copy.deepcopy(field.state_dict()))
-        history.append({"round": 0, "direction": "initial", "epoch": 0, **m})
-    for rnd in range(cfg.n_rounds):
+        best = (m["criterion"], copy.deepcopy(field.state_dict()), len(history))
+        history.append({"round": 0, "direction": "initial", "epoch": 0, "kept": False, **m})
+    for rnd in range(cfg.max_iter):
         for name, source, target, t0, t1, clf, clf_opt in directions:
             grid = uniform_grid(t0, t1, cfg.n_time_steps, like=source)
             if rnd > 0:
                 warm_up(name, rnd, source, target, t0, t1, clf, clf_opt)
 
             def flow_loss(idx, clf=clf, source=source, grid=grid):
-                states = integrate(field, source[idx.to(source.device)], grid, cfg.n_substeps)
+                states = integrate(field, source[idx.to(source.device)], grid, cfg.n_substeps, adjoint=cfg.adjoint)
                 kl = -clf(states[-1]).mean()
                 return kl + cfg.gamma * path_cost(states, grid)
 
@@ -192,34 +196,74 @@ def refine(
                 loss=flow_loss,
                 max_grad_norm=10.0,
             )
-            for epoch in range(cfg.epochs):
+            for epoch in range(cfg.refine_epochs):
                 clf.requires_grad_(False)
                 try:
                     (loss,) = run_epochs(phase, 1)
                 finally:
                     clf.requires_grad_(True)
-                pushed = push(field, source, t0, t1, n_steps)
+                pushed = flow.push(source, t0, t1)
                 with torch.no_grad():
                     kl = float(-clf(pushed).mean())
                 clf_losses = train_classifier(
-                    clf, clf_opt, pushed, target, cfg.inner_epochs,
+                    clf, clf_opt, pushed, target, cfg.classifier_inner_epochs,
                     cfg.classifier_batch_size, generator,
                 )
                 record = {
-                    "round": rnd + 1, "direction": name, "epoch": epoch + 1,
+                    "round": rnd + 1, "direction": name, "epoch": epoch + 1, "kept": False,
                     "loss": loss, "kl": kl, "classifier_loss": clf_losses[-1] if clf_losses else float("nan"),
                 }
                 if monitor is not None:
                     m = monitor()
                     record.update(m)
                     if m["criterion"] < best[0]:
-                        best = (m["criterion"], copy.deepcopy(field.state_dict()))
+                        best = (m["criterion"], copy.deepcopy(field.state_dict()), len(history))
                 history.append(record)
                 if report is not None:
-                    report(f"refine {name} round {rnd + 1}", epoch, record)
+                    report(phase_name(REFINEMENT, name, rnd + 1), epoch, record)
         for opt in (flow_opt, *clf_opts):
             for g in opt.param_groups:
                 g["lr"] *= 0.5
     if best is not None:
         field.load_state_dict(best[1])
+        history[best[2]]["kept"] = True
+    elif history:
+        history[-1]["kept"] = True
     return history
+
+
+def heldout_monitor(
+    flow: FlowMap,
+    classifiers: tuple[nn.Module, nn.Module],
+    vp: Tensor,
+    vq: Tensor,
+    gamma: float,
+    start_time: float | None = None,
+) -> Callable[[], dict]:
+    """The held-out criterion of the refinement, as a ``monitor`` for :func:`refine`.
+
+    ``criterion = KL(P->Q) + KL(Q->P) + gamma * (cost(P->Q) + cost(Q->P))`` on
+    the held-out rows ``vp`` and ``vq``: the refinement's own loss, each KL term
+    the Donsker-Varadhan lower bound given by the current classifier (never
+    negative, so a classifier that memorised its training rows cannot make a
+    state look better than it is). The record also holds the held-out KL, the
+    symmetric energy distance of the push-forwards, the held-out transport
+    cost (mean of both directions) and the time since ``start_time``.
+    """
+    start_time = time.perf_counter() if start_time is None else start_time
+    r1, r0 = classifiers
+
+    def monitor() -> dict:
+        with torch.no_grad():
+            (fwd, cost_f), (bwd, cost_b) = flow.transport(vp, 0.0, 1.0), flow.transport(vq, 1.0, 0.0)
+            kl = float(kl_lower_bound(r1(fwd), r1(vq)) + kl_lower_bound(r0(bwd), r0(vp)))
+            cost = float(cost_f.mean() + cost_b.mean())
+            ed = float(energy_distance(fwd, vq) + energy_distance(bwd, vp))
+        return {
+            "criterion": kl + gamma * cost, "heldout_kl": kl,
+            "energy_distance": ed, "transport_cost": 0.5 * cost,
+            "time": time.perf_counter() - start_time,
+        }
+
+    return monitor
+

@@ -68,6 +68,10 @@ class VelocityField(nn.Module):
         self, n_features: int, hidden_layer_sizes: Sequence[int], activation: str
     ) -> None:
         super().__init__()
+        # constructor arguments, so skqflow.save can rebuild the module without pickle
+        self.init_args = {"n_features": int(n_features),
+                          "hidden_layer_sizes": [int(s) for s in hidden_layer_sizes],
+                          "activation": str(activation)}
         sizes = [n_features, *hidden_layer_sizes, n_features]
         self.layers = nn.ModuleList(
             ConcatSquashLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:])
@@ -101,6 +105,9 @@ class MLP(nn.Module):
         self, n_inputs: int, hidden_layer_sizes: Sequence[int], activation: str
     ) -> None:
         super().__init__()
+        self.init_args = {"n_inputs": int(n_inputs),
+                          "hidden_layer_sizes": [int(s) for s in hidden_layer_sizes],
+                          "activation": str(activation)}
         sizes = [n_inputs, *hidden_layer_sizes]
         mods: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):

@@ -76,6 +76,7 @@ def integrate(
     *,
     kinetic: bool = False,
     adjoint: bool = False,
+    last_only: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Integrate ``f`` from ``times[0]`` through every ``times[k]``.
 
@@ -95,17 +96,22 @@ def integrate(
     adjoint : bool
         Use torchdiffeq's adjoint method (memory O(1) in the number of
         steps) instead of backpropagating through the solver steps.
+    last_only : bool
+        Return only the final state, shape (n, d), and keep no intermediate
+        state alive (prediction memory then does not grow with the steps).
 
     Returns
     -------
-    states : Tensor of shape (K + 1, n, d)
+    states : Tensor of shape (K + 1, n, d), or (n, d) with ``last_only``
     energy : Tensor of shape (n,)
         Only when ``kinetic`` is true.
     """
     times = times.to(dtype=x.dtype, device=x.device)
     if adjoint:
-        return _integrate_adjoint(f, x, times, n_substeps, kinetic)
-    states = [x]
+        states, energy = _integrate_adjoint(f, x, times, n_substeps)
+        states = states[-1] if last_only else states
+        return (states, energy) if kinetic else states
+    states = [] if last_only else [x]
     energy = x.new_zeros(x.shape[0])
     for k in range(times.numel() - 1):
         h = (times[k + 1] - times[k]) / n_substeps
@@ -113,12 +119,13 @@ def integrate(
             x, e = _rk4_step(f, x, times[k] + s * h, h)
             if kinetic:
                 energy = energy + e
-        states.append(x)
-    out = torch.stack(states)
+        if not last_only:
+            states.append(x)
+    out = x if last_only else torch.stack(states)
     return (out, energy) if kinetic else out
 
 
-def _integrate_adjoint(f, x, times, n_substeps, kinetic):
+def _integrate_adjoint(f, x, times, n_substeps):
     from torchdiffeq import odeint_adjoint
 
     class _Augmented(torch.nn.Module):
@@ -134,5 +141,4 @@ def _integrate_adjoint(f, x, times, n_substeps, kinetic):
     step = float((times[1:] - times[:-1]).abs().min()) / n_substeps
     z0 = torch.cat([x, x.new_zeros(x.shape[0], 1)], dim=1)
     z = odeint_adjoint(_Augmented(f), z0, times, method="rk4", options={"step_size": step})
-    states, energy = z[..., :-1], z[-1, :, -1]
-    return (states, energy) if kinetic else states
+    return z[..., :-1], z[-1, :, -1]

@@ -52,6 +52,10 @@ class TimeScoreNet(nn.Module):
 
     def __init__(self, n_features: int, hidden_layer_sizes: Sequence[int], activation: str) -> None:
         super().__init__()
+        # constructor arguments, so skqflow.save can rebuild the module without pickle
+        self.init_args = {"n_features": int(n_features),
+                          "hidden_layer_sizes": [int(s) for s in hidden_layer_sizes],
+                          "activation": str(activation)}
         self.mlp = MLP(n_features + 1, hidden_layer_sizes, activation)
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:

@@ -2,8 +2,10 @@
 
 A phase supplies the modules it trains, an optimizer, a function that draws
 the batches of one epoch, and a loss on a batch. The loop steps the
-optimizer, records the mean loss per epoch, and stops on a non-finite loss
-after restoring the weights of the last finite epoch.
+optimizer, records the mean loss per epoch, and stops when training blows
+up (a non-finite loss or gradient, or a loss that grows by orders of
+magnitude: see :data:`BLOWUP_FACTOR`) after restoring the weights the
+modules had at the start of that epoch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
-    "INITIAL_FLOW", "CLASSIFIER", "REFINEMENT", "RATIO_NET",
+    "BLOWUP_FACTOR", "INITIAL_FLOW", "CLASSIFIER", "REFINEMENT", "RATIO_NET",
     "Phase", "TrainingDiverged", "batch_indices", "cosine_schedule", "cycled_permutation", "phase_name",
     "run_epochs",
 ]
@@ -44,8 +46,13 @@ def phase_name(stage: str, direction: str | None = None, round: int | None = Non
     return " ".join(parts)
 
 
+#: A batch loss ``L`` with ``|L| > BLOWUP_FACTOR * (|L_0| + 1)``, ``L_0`` the
+#: phase's first batch loss, counts as a blow-up even while it is finite.
+BLOWUP_FACTOR = 1e3
+
+
 class TrainingDiverged(RuntimeError):
-    """Raised when a loss becomes non-finite; the weights are already restored."""
+    """Raised when training blows up; the weights of the last sound epoch are already restored."""
 
 
 @dataclass
@@ -73,6 +80,7 @@ class Phase:
     scheduler: object | None = None
     max_grad_norm: float | None = None
     losses: list[float] = field(default_factory=list)
+    first_loss: float | None = None
 
 
 def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
@@ -103,8 +111,9 @@ def run_epochs(
     Raises
     ------
     TrainingDiverged
-        If a loss or gradient is non-finite. The modules then hold the weights
-        they had at the start of that epoch.
+        If a loss or gradient is non-finite, or a loss exceeds
+        ``BLOWUP_FACTOR * (|first loss| + 1)`` in absolute value. The
+        modules then hold the weights they had at the start of that epoch.
     """
     means = []
     for epoch in range(n_epochs):
@@ -112,9 +121,17 @@ def run_epochs(
         total, count = 0.0, 0
         for batch in phase.batches():
             loss = phase.loss(batch)
-            if not torch.isfinite(loss):
+            value = float(loss.detach())
+            if not math.isfinite(value):
                 _restore(phase.modules, snapshot)
                 raise TrainingDiverged(f"non-finite loss at epoch {epoch}")
+            if phase.first_loss is None:
+                phase.first_loss = value
+            if abs(value) > BLOWUP_FACTOR * (abs(phase.first_loss) + 1.0):
+                _restore(phase.modules, snapshot)
+                raise TrainingDiverged(
+                    f"the loss grew from {phase.first_loss:.3g} to {value:.3g} at epoch {epoch}"
+                )
             phase.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             params = [p for g in phase.optimizer.param_groups for p in g["params"]]
@@ -126,7 +143,7 @@ def run_epochs(
             phase.optimizer.step()
             if phase.scheduler is not None:
                 phase.scheduler.step()
-            total += float(loss.detach())
+            total += value
             count += 1
         means.append(total / max(count, 1))
         phase.losses.append(means[-1])
