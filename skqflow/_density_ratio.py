@@ -286,8 +286,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
             except TrainingDiverged as exc:
                 history = []
                 warnings.warn(
-                    f"Training of the ratio net diverged ({exc}); the weights of the last "
-                    "sound epoch were restored. Try a smaller learning_rate_init.",
+                    f"Training of the ratio net diverged ({exc}). Try a smaller learning_rate_init.",
                     ConvergenceWarning,
                 )
             finally:

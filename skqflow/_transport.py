@@ -399,8 +399,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
                 close()
         if diverged is not None:
             warnings.warn(
-                f"Training diverged ({diverged}); the weights of the last sound epoch "
-                "were restored. Try a smaller learning rate or gamma.",
+                f"Training diverged ({diverged}). Try a smaller learning rate or gamma.",
                 ConvergenceWarning,
             )
         fmap = FlowMap(field, self._steps())

@@ -49,8 +49,8 @@ def test_one_bar_per_phase_with_the_loss(data, capfd):
         "initial flow": "3/3",
         "classifier P->Q round 1": "1/1",
         "classifier Q->P round 1": "1/1",
-        "refine P->Q round 1": "2/2",
-        "refine Q->P round 1": "2/2",
+        "refinement P->Q round 1": "2/2",
+        "refinement Q->P round 1": "2/2",
         "ratio net": "2/2",
     }, err
     assert re.search(r"loss=[-0-9.e]+", err)

@@ -132,5 +132,22 @@ def test_device_cuda_missing(data):
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
     X, y = data
-    with pytest.raises(ValueError, match="CUDA"):
-        OTFlowTransformer(**FAST, device="cuda").fit(X, y)
+    for device in ("cuda", "cuda:1", torch.device("cuda", 0)):
+        with pytest.raises(ValueError, match="cuda.*not available"):
+            OTFlowTransformer(**FAST, device=device).fit(X, y)
+
+
+def test_device_accepts_what_torch_accepts(data):
+    import torch
+
+    X, y = data
+    reference = OTFlowTransformer(**FAST, device="cpu").fit(X, y).transform(X[:5])
+    for device in (torch.device("cpu"), "cpu:0"):
+        flow = OTFlowTransformer(**FAST, device=device).fit(X, y)
+        assert flow.device_.startswith("cpu")
+        np.testing.assert_array_equal(flow.transform(X[:5]), reference)
+    with pytest.raises(ValueError, match="not a torch device"):
+        OTFlowTransformer(**FAST, device="gpu").fit(X, y)
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match="mps.*not available"):
+            OTFlowTransformer(**FAST, device="mps").fit(X, y)

@@ -124,13 +124,13 @@ def run_epochs(
             value = float(loss.detach())
             if not math.isfinite(value):
                 _restore(phase.modules, snapshot)
-                raise TrainingDiverged(f"non-finite loss at epoch {epoch}")
+                raise TrainingDiverged(f"non-finite loss at epoch {epoch}" + _restored(epoch))
             if phase.first_loss is None:
                 phase.first_loss = value
             if abs(value) > BLOWUP_FACTOR * (abs(phase.first_loss) + 1.0):
                 _restore(phase.modules, snapshot)
                 raise TrainingDiverged(
-                    f"the loss grew from {phase.first_loss:.3g} to {value:.3g} at epoch {epoch}"
+                    f"the loss grew from {phase.first_loss:.3g} to {value:.3g} at epoch {epoch}" + _restored(epoch)
                 )
             phase.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -139,7 +139,7 @@ def run_epochs(
                 norm = torch.nn.utils.clip_grad_norm_(params, phase.max_grad_norm)
                 if not torch.isfinite(norm):
                     _restore(phase.modules, snapshot)
-                    raise TrainingDiverged(f"non-finite gradient at epoch {epoch}")
+                    raise TrainingDiverged(f"non-finite gradient at epoch {epoch}" + _restored(epoch))
             phase.optimizer.step()
             if phase.scheduler is not None:
                 phase.scheduler.step()
@@ -150,6 +150,12 @@ def run_epochs(
         if on_epoch is not None:
             on_epoch(epoch, means[-1])
     return means
+
+
+def _restored(epoch: int) -> str:
+    if epoch == 0:
+        return "; the weights from before this phase were restored"
+    return f"; the weights after epoch {epoch - 1} were restored"
 
 
 def _restore(modules: Sequence[nn.Module], snapshot: list[dict]) -> None:
