@@ -81,7 +81,8 @@ def test_fitted_attributes(data):
     flow = tiny_flow().fit(X, y)
     assert flow.n_features_in_ == 2
     np.testing.assert_array_equal(flow.classes_, [0, 1])
-    assert flow.n_iter_ == 1
+    # flow epochs: the initial flow's, then one refinement epoch in each direction
+    assert flow.n_iter_ == flow.init_epochs + 2 * flow.refine_epochs
     assert flow.transport_cost_ > 0
     assert 0 <= flow.inversion_error_ < 1e-6
     assert flow.device_ == "cpu"
@@ -160,8 +161,9 @@ def test_warm_start_keeps_initial_flow(data):
     X, y = data
     flow = tiny_flow(max_iter=0).fit(X, y)
     n_init = len(flow.history_)
+    assert flow.n_iter_ == flow.init_epochs
     flow.set_params(warm_start=True, max_iter=1).fit(X, y)
-    assert flow.n_iter_ == 1
+    assert flow.n_iter_ == flow.init_epochs + 2 * flow.refine_epochs
     assert len(flow.history_) > n_init
     assert flow.history_[0]["phase"] == "initial flow"
 
