@@ -164,12 +164,18 @@ class Standardiser:
 
     def to_tensor(self, X) -> torch.Tensor:
         """Standardised tensor of the rows ``X``."""
-        Z = (np.asarray(X, dtype=np.float64) - self.shift) / self.scale
+        Z = np.asarray(X, dtype=np.float64) - self.shift  # a new array: safe to scale in place
+        Z /= self.scale
         return torch.as_tensor(Z, dtype=self.dtype, device=self.device)
 
     def from_tensor(self, Z: torch.Tensor, dtype) -> np.ndarray:
         """Rows in the original units (any leading shape), as an array of ``dtype``."""
-        return (Z.detach().cpu().double().numpy() * self.scale + self.shift).astype(dtype, copy=False)
+        out = Z.detach().cpu().to(torch.float64).numpy()
+        if Z.dtype == torch.float64 and Z.device.type == "cpu":  # shares Z's memory: copy first
+            out = out.copy()
+        out *= self.scale
+        out += self.shift
+        return out.astype(dtype, copy=False)
 
 
 def check_scale(X: np.ndarray, compute_dtype: torch.dtype) -> None:
