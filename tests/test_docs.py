@@ -22,6 +22,8 @@ import sklearn
 import skqflow
 from skqflow import InfinitesimalDensityRatio, MutualInformationEstimator, OTFlowTransformer, stack
 
+from .conftest import FAST, fast_ratio
+
 # ------------------------------------------------------------------ numpydoc parsing
 
 _UNDERLINE = re.compile(r"^-{3,}\s*$")
@@ -83,21 +85,9 @@ def test_parser_on_a_known_docstring():
 
 # ------------------------------------------------------------------ the estimators
 
-TINY_FLOW = dict(
-    hidden_layer_sizes=(8,),
-    classifier_hidden_layer_sizes=(8,),
-    n_time_steps=2,
-    n_substeps=1,
-    init_epochs=1,
-    max_iter=1,  # one refinement round, so that every fitted attribute exists
-    refine_epochs=1,
-    classifier_epochs=1,
-    classifier_inner_epochs=1,
-    batch_size=64,
-    classifier_batch_size=64,
-    random_state=0,
-)
-TINY_RATIO = dict(n_intervals=2, hidden_layer_sizes=(8,), n_epochs=1, batch_size=64, random_state=0)
+# one tiny configuration for every test (tests/conftest.py), a little smaller here
+TINY_FLOW = {**FAST, "hidden_layer_sizes": (8,), "classifier_hidden_layer_sizes": (8,), "init_epochs": 1}
+TINY_RATIO = {k: v for k, v in fast_ratio(n_intervals=2, hidden_layer_sizes=(8,), n_epochs=1).items() if k != "flow"}
 
 
 def _frame(X):

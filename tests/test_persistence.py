@@ -16,9 +16,9 @@ import skqflow
 from skqflow import InfinitesimalDensityRatio, MutualInformationEstimator, OTFlowTransformer, stack
 from skqflow._persist import _digest, _read_file, _write_file
 
-from .conftest import FAST
+from .conftest import FAST, fast_ratio
 
-RATIO = {"hidden_layer_sizes": (16,), "n_epochs": 2, "batch_size": 64, "random_state": 0}
+RATIO = {k: v for k, v in fast_ratio().items() if k != "flow"}
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,9 @@ from skqflow import (  # noqa: E402
 )
 from skqflow._torch.train import INITIAL_FLOW, REFINEMENT, phase_name  # noqa: E402
 
-TINY = dict(init_epochs=2, max_iter=0, hidden_layer_sizes=(16,), n_time_steps=2, random_state=0)
+from .conftest import FAST  # noqa: E402
+
+TINY = {**FAST, "max_iter": 0}  # the one tiny configuration (tests/conftest.py), no refinement
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -199,10 +201,7 @@ def test_history_of_a_flow_has_one_point_per_epoch(flow):
 
 
 def test_history_phases_of_a_refined_flow(samples):
-    flow = OTFlowTransformer(
-        **{**TINY, "max_iter": 1}, refine_epochs=2, classifier_epochs=1, classifier_inner_epochs=1,
-        classifier_hidden_layer_sizes=(8,),
-    ).fit(*stack(*samples))
+    flow = OTFlowTransformer(**{**TINY, "max_iter": 1, "refine_epochs": 2}).fit(*stack(*samples))
     ax = plotting.plot_history(flow, keys=["loss", "transport_cost"])
     losses = _curves(ax, "loss")
     assert [len(ln.get_xdata()) for ln in losses] == [2, 2, 2]  # init, P->Q, Q->P

@@ -7,8 +7,10 @@ import pytest
 
 from skqflow import InfinitesimalDensityRatio, MutualInformationEstimator, OTFlowTransformer, stack
 
-FLOW = dict(init_epochs=3, max_iter=1, refine_epochs=2, classifier_epochs=1, hidden_layer_sizes=(8,),
-            classifier_hidden_layer_sizes=(8,), batch_size=64, random_state=0)
+from .conftest import FAST
+
+# the one tiny configuration (tests/conftest.py), with epoch counts that the bars must show
+FLOW = {**FAST, "init_epochs": 3, "refine_epochs": 2}
 
 
 @pytest.fixture(scope="module")
