@@ -174,9 +174,9 @@ def scorer(kind):
 
 def run_method(name, X, y, sd, seed, args):
     """Fit with label-free model selection; return target accuracy, oracle and timing."""
+    from skada.model_selection import SourceTargetShuffleSplit
     from sklearn.base import clone
     from sklearn.model_selection import GridSearchCV, ParameterGrid
-    from skada.model_selection import SourceTargetShuffleSplit
 
     y_masked = np.where(sd < 0, -1, y)
     target = sd < 0

@@ -21,12 +21,12 @@ This example needs skada (``pip install "skqflow[da]"``).
 import matplotlib.pyplot as plt
 import numpy as np
 import sklearn
-from sklearn.model_selection import GridSearchCV
-from sklearn.svm import SVC
 from skada import make_da_pipeline
 from skada.datasets import make_shifted_datasets
 from skada.metrics import ImportanceWeightedScorer
 from skada.model_selection import SourceTargetShuffleSplit
+from sklearn.model_selection import GridSearchCV
+from sklearn.svm import SVC
 
 from skqflow.da import OTFlow
 from skqflow.plotting import plot_trajectories

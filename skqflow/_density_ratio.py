@@ -255,7 +255,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
                     f"the reference's sample method ({type(flow.reference).__name__}) takes no "
                     "random_state, so the pulled-back reference rows are drawn once, not every "
                     "epoch",
-                    UserWarning,
+                    UserWarning, stacklevel=2,
                 )
         else:
             classes, X_p, X_q = split_domains(X, y)
@@ -287,7 +287,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
                 history = []
                 warnings.warn(
                     f"Training of the ratio net diverged ({exc}). Try a smaller learning_rate_init.",
-                    ConvergenceWarning,
+                    ConvergenceWarning, stacklevel=2,
                 )
             finally:
                 close()

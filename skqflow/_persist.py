@@ -201,7 +201,7 @@ class _Encoder:
         if dtype.kind == "U":
             return {"$": "ndarray", "id": ident, "dtype": "<U" + str(dtype.itemsize // 4),
                     "shape": shape, "v": [str(v) for v in value.reshape(-1)]}
-        if dtype == object:
+        if dtype.kind == "O":
             items = []
             for i, v in enumerate(value.reshape(-1)):
                 if not (v is None or type(v) in (bool, int, float, str) or isinstance(v, np.generic)):

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._set_output import _wrap_data_with_container
-from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import (
@@ -400,7 +400,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         if diverged is not None:
             warnings.warn(
                 f"Training diverged ({diverged}). Try a smaller learning rate or gamma.",
-                ConvergenceWarning,
+                ConvergenceWarning, stacklevel=2,
             )
         fmap = FlowMap(field, self._steps())
         with torch.no_grad():

@@ -324,7 +324,7 @@ class FlowDensityReweightAdapter(BaseAdapter):
                 warnings.warn(
                     f"{int((~finite).sum())} source rows have a non-finite log density ratio; "
                     "they get weight zero",
-                    RuntimeWarning,
+                    RuntimeWarning, stacklevel=2,
                 )
             top = log_ratio[finite].max() if finite.any() else 0.0
             w = np.where(finite, np.exp(log_ratio - top), 0.0)
@@ -386,7 +386,7 @@ class FlowDensityReweightAdapter(BaseAdapter):
 def _normalise(w, max_weight):
     """Scale ``w`` to mean one, clipping at ``max_weight`` (if set) until it holds."""
     if not w.sum() > 0:
-        warnings.warn("every importance weight is zero; using uniform weights", RuntimeWarning)
+        warnings.warn("every importance weight is zero; using uniform weights", RuntimeWarning, stacklevel=2)
         return np.ones_like(w)
     w = w / w.mean()
     if max_weight is not None:

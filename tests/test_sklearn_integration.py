@@ -10,7 +10,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skqflow import OTFlowTransformer, stack
+from skqflow import stack
 
 from .conftest import fast_ratio, tiny_flow
 

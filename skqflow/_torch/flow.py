@@ -19,8 +19,15 @@ from .flowmap import FlowMap
 from .losses import energy_distance, flow_matching_loss, kl_lower_bound, logistic_loss, path_cost
 from .ode import integrate, uniform_grid
 from .train import (
-    CLASSIFIER, INITIAL_FLOW, REFINEMENT, Phase, batch_indices, cosine_schedule, cycled_permutation,
-    phase_name, run_epochs,
+    CLASSIFIER,
+    INITIAL_FLOW,
+    REFINEMENT,
+    Phase,
+    batch_indices,
+    cosine_schedule,
+    cycled_permutation,
+    phase_name,
+    run_epochs,
 )
 
 __all__ = ["fit_flow_matching", "RefineConfig", "heldout_monitor", "refine", "train_classifier"]

@@ -8,6 +8,7 @@ import numpy as np
 from scipy.linalg import sqrtm
 from sklearn.utils import check_random_state
 
+__all__ = ["GaussianPair", "make_gaussian_pair"]
 
 def _sym_sqrt(S):
     w, V = np.linalg.eigh((S + S.T) / 2)

@@ -9,11 +9,12 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 
-
 # ---------------------------------------------------------------------------
 # Gaussian mixtures in 2-D with exact log-ratios (paper section 4.2)
 # ---------------------------------------------------------------------------
 
+
+__all__ = ["GaussianMixturePair", "make_gaussian_mixture_pair"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 

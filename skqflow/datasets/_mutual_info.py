@@ -9,10 +9,11 @@ import numpy as np
 from scipy.special import digamma, gammaln
 from sklearn.utils import check_random_state
 
-
 # ---------------------------------------------------------------------------
 # Mutual information: pairs (X, y) with a known MI and exact log densities
 # ---------------------------------------------------------------------------
+
+__all__ = ["MutualInfoPair", "make_mutual_info_pair"]
 
 _MI_KINDS = ("gaussian", "warped", "student_t")
 _LOG_2PI = math.log(2.0 * math.pi)

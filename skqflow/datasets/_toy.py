@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.datasets import make_moons
 from sklearn.utils import check_random_state
 
+__all__ = ["make_checkerboard", "make_moons_checkerboard", "make_two_moons"]
 
 def make_two_moons(n_samples=1000, *, noise=0.1, random_state=None):
     """Two interleaved moons, scaled to about [-3, 3]² (paper figure 2, P).
