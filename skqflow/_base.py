@@ -27,6 +27,7 @@ __all__ = [
     "TorchStateMixin",
     "atomic_fit",
     "check_domain_labels",
+    "check_layers",
     "check_time",
     "check_scale",
     "make_reporter",
@@ -83,6 +84,14 @@ def check_domain_labels(y, n_rows: int) -> np.ndarray:
     return y
 
 
+def check_layers(sizes, name: str) -> tuple[int, ...]:
+    """Hidden-layer widths as a tuple of positive ints, or a ValueError naming ``name``."""
+    sizes = tuple(int(s) for s in np.atleast_1d(sizes))
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"{name} must hold positive integers; got {sizes}")
+    return sizes
+
+
 def check_time(value, name: str) -> float:
     """A scalar time in [0, 1], or a ValueError naming the argument."""
     arr = np.asarray(value, dtype=object)
@@ -98,8 +107,8 @@ def check_time(value, name: str) -> float:
 
 
 def resolve_device(device) -> torch.device:
-    """The torch device for ``device``: ``"auto"`` (CUDA, then MPS, when present, else
-    the CPU), or anything :class:`torch.device` accepts (``"cpu"``, ``"cuda:1"``,
+    """The torch device for ``device``: ``"auto"`` (CUDA when present, else the CPU),
+    or anything :class:`torch.device` accepts (``"cpu"``, ``"cuda:1"``,
     ``"mps"``, a ``torch.device``).
 
     Raises
@@ -319,7 +328,7 @@ def make_reporter(verbose: int, totals: dict[str, int]):
     """A ``report(phase, epoch, metrics)`` callback showing one progress bar per phase.
 
     ``totals`` maps the first word(s) of a phase name to its number of epochs
-    (``{"initial flow": 30, "refine": 15}`` covers ``"refine P->Q round 2"``).
+    (``{"initial flow": 30, "refinement": 15}`` covers ``"refinement P->Q round 2"``).
     A new phase name closes the current bar and opens the next; the bar shows
     the live float metrics. Returns ``(report, close)``; with ``verbose=0``
     ``report`` is None and nothing is ever written.

@@ -269,7 +269,8 @@ def _read_csv(path):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-                    X = np.loadtxt(fh, delimiter=",", comments=None, quotechar='"', ndmin=2, dtype=np.float64)
+                    lines = (line for line in fh if not line.isspace())  # blank rows are skipped
+                    X = np.loadtxt(lines, delimiter=",", comments=None, quotechar='"', ndmin=2, dtype=np.float64)
             except UnicodeDecodeError:
                 raise
             except ValueError as exc:
@@ -484,6 +485,13 @@ def _non_negative_int(text):
     return value
 
 
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
 def _at_least_two(text):
     value = int(text)
     if value < 2:
@@ -519,7 +527,7 @@ def _fit_options(defaults):
     group.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     for option, kind, text in (
         ("gamma", _non_negative_float, "weight of the W2 path cost in the refinement"),
-        ("init_epochs", _non_negative_int, "epochs of the initial flow (flow matching)"),
+        ("init_epochs", _positive_int, "epochs of the initial flow (flow matching)"),
         ("max_iter", _non_negative_int, "refinement rounds (0 keeps the initial flow)"),
         ("refine_epochs", _non_negative_int, "flow epochs per direction and round"),
     ):

@@ -21,6 +21,7 @@ from ._base import (
     TorchStateMixin,
     atomic_fit,
     check_domain_labels,
+    check_layers,
     check_time,
     make_reporter,
     reference_is_seeded,
@@ -33,7 +34,7 @@ from ._torch.chains import SNAPSHOT_ROWS, training_chains
 from ._torch.nn import ACTIVATIONS
 from ._torch.ratio import QUADRATURES, TimeScoreNet, fit_time_score, log_ratio
 from ._torch.train import RATIO_NET, TrainingDiverged
-from ._transport import OTFlowTransformer, _check_layers, torch_view
+from ._transport import OTFlowTransformer, torch_view
 
 __all__ = ["InfinitesimalDensityRatio"]
 
@@ -242,7 +243,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
             The fitted estimator.
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        sizes = _check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
+        sizes = check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
         rng = check_random_state(self.random_state)
         flow = self._fit_flow(X, y, rng)
         if y is None:

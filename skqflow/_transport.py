@@ -21,6 +21,7 @@ from ._base import (
     Standardiser,
     TorchStateMixin,
     atomic_fit,
+    check_layers,
     check_scale,
     check_time,
     make_reporter,
@@ -232,7 +233,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         "n_substeps": [Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions(set(COUPLINGS))],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "init_epochs": [Interval(Integral, 0, None, closed="left")],
+        "init_epochs": [Interval(Integral, 1, None, closed="left")],
         "refine_epochs": [Interval(Integral, 0, None, closed="left")],
         "classifier_epochs": [Interval(Integral, 0, None, closed="left")],
         "classifier_inner_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -332,8 +333,8 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         """
         warm = self.warm_start and hasattr(self, "field_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not warm)
-        sizes = _check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
-        clf_sizes = _check_layers(self.classifier_hidden_layer_sizes, "classifier_hidden_layer_sizes")
+        sizes = check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
+        clf_sizes = check_layers(self.classifier_hidden_layer_sizes, "classifier_hidden_layer_sizes")
         device = runtime_device(self.device_) if warm else resolve_device(self.device)
         dtype = next(self.field_.parameters()).dtype if warm else TORCH_DTYPES[self.dtype]
         check_scale(X, dtype)
@@ -344,6 +345,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         else:
             classes, X_p, X_q = split_domains(X, y)
         if warm:
+            self._check_warm_start(classes, sizes, clf_sizes)
             scaler = Standardiser(self.shift_, self.scale_, dtype, device)
         else:
             pooled = np.concatenate([X_p, X_q]).astype(np.float64)
@@ -366,19 +368,23 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
             # Warm starts train copies, so that an interrupted fit leaves the
             # fitted modules untouched.
             if warm:
-                field, history = copy.deepcopy(self.field_).to(device), list(self.history_)
+                field, history = copy.deepcopy(self.field_).to(device), [dict(r) for r in self.history_]
             else:
                 field, history = VelocityField(X.shape[1], sizes, self.activation).to(device, dtype), []
             classifiers = None
             diverged = None
             try:
                 if not warm:
-                    losses = fit_flow_matching(
-                        field, zp_all, zq_all, coupling=self.init, n_epochs=self.init_epochs,
-                        batch_size=self.batch_size, lr=self.learning_rate_init, generator=gen,
-                        report=report,
-                    )
-                    history += [{"phase": INITIAL_FLOW, "epoch": i + 1, "loss": v} for i, v in enumerate(losses)]
+                    try:
+                        losses = fit_flow_matching(
+                            field, zp_all, zq_all, coupling=self.init, n_epochs=self.init_epochs,
+                            batch_size=self.batch_size, lr=self.learning_rate_init, generator=gen,
+                            report=report,
+                        )
+                    except TrainingDiverged as exc:
+                        history += _initial_records(exc.losses, diverged=True)
+                        raise
+                    history += _initial_records(losses)
                 if self.max_iter > 0:
                     if warm and hasattr(self, "classifiers_"):
                         classifiers = [copy.deepcopy(c).to(device) for c in self.classifiers_]
@@ -387,11 +393,17 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
                     fmap = FlowMap(field, self._steps())
                     monitor = (
                         heldout_monitor(fmap, classifiers, vp, vq, self.gamma, start)
-                        if vp is not None else None
+                        if vp is not None and vq is not None else None
                     )
-                    records = refine(
-                        field, classifiers, zp, zq, self._refine_config(), gen, monitor=monitor, report=report,
-                    )
+                    for record in history:  # one kept state: the one this refinement keeps
+                        record.pop("kept", None)
+                    try:
+                        records = refine(
+                            field, classifiers, zp, zq, self._refine_config(), gen, monitor=monitor, report=report,
+                        )
+                    except TrainingDiverged as exc:
+                        history += [{"phase": REFINEMENT, **r} for r in exc.history]
+                        raise
                     history += [{"phase": REFINEMENT, **r} for r in records]
             except TrainingDiverged as exc:
                 diverged = exc
@@ -400,7 +412,8 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         if diverged is not None:
             warnings.warn(
                 f"Training diverged ({diverged}). Try a smaller learning rate or gamma.",
-                ConvergenceWarning, stacklevel=2,
+                ConvergenceWarning,
+                stacklevel=2,
             )
         fmap = FlowMap(field, self._steps())
         with torch.no_grad():
@@ -422,6 +435,28 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         self.transport_cost_ = float(energy.double().mean()) * scaler.scale**2
         self.inversion_error_ = float(round_trip) * scaler.scale**2
         return self
+
+    def _check_warm_start(self, classes, sizes, clf_sizes) -> None:
+        """A warm start continues the fitted flow: refuse settings it cannot honour."""
+        changed = []
+        if (classes is None) != (self.classes_ is None) or (
+            classes is not None and not np.array_equal(classes, self.classes_)
+        ):
+            changed.append("the domain labels (or y=None)")
+        field_args = self.field_.init_args
+        if tuple(field_args["hidden_layer_sizes"]) != sizes or field_args["activation"] != self.activation:
+            changed.append("hidden_layer_sizes or activation")
+        if TORCH_DTYPES[self.dtype] != next(self.field_.parameters()).dtype:
+            changed.append("dtype")
+        classifiers = getattr(self, "classifiers_", None)
+        if classifiers and tuple(classifiers[0].init_args["hidden_layer_sizes"]) != clf_sizes:
+            changed.append("classifier_hidden_layer_sizes")
+        if changed:
+            raise ValueError(
+                "warm_start=True continues the fitted flow, but "
+                + ", ".join(changed)
+                + " changed since it was fitted; set warm_start=False to fit a new flow"
+            )
 
     def _refine_config(self) -> RefineConfig:
         return RefineConfig(
@@ -586,6 +621,14 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         return tags
 
 
+def _initial_records(losses, *, diverged=False) -> list[dict]:
+    """History records of the initial flow; a divergence adds a NaN record for the failed epoch."""
+    records = [{"phase": INITIAL_FLOW, "epoch": i + 1, "loss": v} for i, v in enumerate(losses)]
+    if diverged:
+        records.append({"phase": INITIAL_FLOW, "epoch": len(losses) + 1, "loss": float("nan"), "diverged": True})
+    return records
+
+
 def _check_times(t) -> np.ndarray:
     """``t`` as a scalar or 1-D float array of times in [0, 1], or a ValueError naming ``t``."""
     try:
@@ -637,9 +680,3 @@ def _check_sanity(pushed, energy, zp, zq, gen) -> None:
             stacklevel=3,
         )
 
-
-def _check_layers(sizes, name):
-    sizes = tuple(int(s) for s in np.atleast_1d(sizes))
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"{name} must hold positive integers; got {sizes}")
-    return sizes

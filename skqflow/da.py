@@ -31,6 +31,7 @@ from sklearn.svm import SVC
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._base import atomic_fit
 from ._density_ratio import InfinitesimalDensityRatio
 from ._stack import stack
 from ._transport import OTFlowTransformer
@@ -151,6 +152,7 @@ class OTFlowAdapter(BaseAdapter):
     def __init__(self, flow=None):
         self.flow = flow
 
+    @atomic_fit
     def fit(self, X, y=None, *, sample_domain=None):
         """Learn the flow from the source rows to the target rows.
 
@@ -270,6 +272,7 @@ class FlowDensityReweightAdapter(BaseAdapter):
         self.density_ratio = density_ratio
         self.max_weight = max_weight
 
+    @atomic_fit
     def fit(self, X, y=None, *, sample_domain=None):
         """Learn the density ratio between the source rows and the target rows.
 

@@ -295,3 +295,11 @@ def test_usage_names_the_program_as_called(capsys, monkeypatch, argv0, prog):
     assert _one_line_error(capsys.readouterr()).startswith(f"{prog} transport: error:")
     assert main(["transport"], prog="myflow") == 2
     assert "usage: myflow transport" in capsys.readouterr().err
+
+
+def test_blank_and_whitespace_rows_are_skipped(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("x,y\n1,2\n3,4\n   \n5,6\n\n")
+    X, names = read_table(str(path))
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
+    assert names == ["x", "y"]

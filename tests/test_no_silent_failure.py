@@ -134,17 +134,22 @@ def test_ratio_overflow_warns(data):
         est.predict_ratio(X[:3])
 
 
-def test_negative_mutual_info_warns():
+@pytest.mark.parametrize("offset", [0.5, -0.5])
+def test_negative_mutual_info_warns(monkeypatch, offset):
+    """The estimate is minus the mean log ratio: force its sign and check the warning."""
     rng = np.random.default_rng(1)
-    x, y = rng.normal(size=(300, 1)), rng.normal(size=300)  # independent: MI = 0
+    x, y = rng.normal(size=(300, 1)), rng.normal(size=300)
+    monkeypatch.setattr(
+        InfinitesimalDensityRatio, "predict_log_ratio", lambda self, X, **kw: np.full(len(X), offset)
+    )
     est = MutualInformationEstimator(
-        flow=OTFlowTransformer(**FAST), hidden_layer_sizes=(16,), n_epochs=2, batch_size=64, random_state=0
+        flow=OTFlowTransformer(**FAST), hidden_layer_sizes=(16,), n_epochs=1, batch_size=64, random_state=0
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est.fit(x, y)
-    negative = [w for w in caught if "negative" in str(w.message)]
-    assert (est.mutual_info_ < 0) == bool(negative)
+    assert est.mutual_info_ == -offset
+    assert any("negative" in str(w.message) for w in caught) == (offset > 0)
 
 
 # ------------------------------------------------------------------ messages
@@ -202,3 +207,53 @@ def test_n_iter_is_at_least_one_after_any_fit(data):
     flow = OTFlowTransformer(**{**FAST, "init_epochs": 2, "refine_epochs": 2}).fit(X, y)
     assert flow.n_iter_ == 2 + 2 * 2  # initial epochs + both directions' refinement epochs
     check_transformer_n_iter("OTFlowTransformer", OTFlowTransformer(**{**FAST, "max_iter": 0}))
+
+
+def test_a_small_domain_fits_without_held_out_rows():
+    """Too few rows of one domain to hold any out: the refinement runs unmonitored."""
+    rng = np.random.default_rng(0)
+    X, y = stack(rng.normal(size=(200, 2)), rng.normal(size=(15, 2)) + 1)
+    flow = OTFlowTransformer(**FAST).fit(X, y)
+    refinement = [r for r in flow.history_ if r["phase"] == "refinement"]
+    assert refinement and "criterion" not in refinement[0]
+    assert [r["kept"] for r in refinement] == [False] * (len(refinement) - 1) + [True]
+
+
+def test_divergence_keeps_the_records_of_the_work_done(data):
+    _, (X, y) = data
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        flow = OTFlowTransformer(**{**FAST, "refine_epochs": 3}, refine_learning_rate=1e4).fit(X, y)
+    initial = [r for r in flow.history_ if r["phase"] == "initial flow"]
+    refinement = [r for r in flow.history_ if r["phase"] == "refinement"]
+    assert len(initial) == FAST["init_epochs"]
+    assert refinement[-1]["diverged"] and np.isnan(refinement[-1]["loss"])
+    assert sum(r["kept"] for r in refinement) == 1  # the best held-out state, never the diverged one
+    assert not refinement[-1]["kept"]
+    assert flow.n_iter_ == len(initial) + len(refinement) - 1  # the "initial" held-out record is no epoch
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        flow = OTFlowTransformer(**FAST, learning_rate_init=1e3).fit(X, y)
+    assert flow.history_[-1]["diverged"] and flow.n_iter_ >= 1
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"hidden_layer_sizes": (4,)}, "hidden_layer_sizes or activation"),
+        ({"dtype": "float64"}, "dtype"),
+        ({"classifier_hidden_layer_sizes": (3,)}, "classifier_hidden_layer_sizes"),
+    ],
+)
+def test_warm_start_refuses_changes_it_cannot_honour(data, change, match):
+    _, (X, y) = data
+    flow = OTFlowTransformer(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match=f"warm_start=True continues.*{match}"):
+        flow.set_params(warm_start=True, **change).fit(X, y)
+    with pytest.raises(ValueError, match="domain labels"):
+        flow.set_params(warm_start=True, **{k: FAST.get(k, "float32") for k in change}).fit(X, y + 5)
+
+
+def test_warm_start_keeps_one_kept_record(data):
+    _, (X, y) = data
+    flow = OTFlowTransformer(**FAST).fit(X, y)
+    flow.set_params(warm_start=True).fit(X, y)
+    assert sum(bool(r.get("kept")) for r in flow.history_) == 1

@@ -47,7 +47,10 @@ def holdout_split(
 def forward_chain(
     flow: FlowMap, zp: Tensor, zq: Tensor, n_intervals: int, *, alternate: bool, generator: torch.Generator
 ) -> list[Tensor]:
-    """``[P, T_0^{t_1}(P), ..., T_0^{t_{L-1}}(P), Q]``: rows of P pushed forward, then Q.
+    """``[P, T_0^{s_1}(P), ..., T_0^1(P), Q]``: rows of P pushed forward, then the rows of Q.
+
+    The ``L`` flow states are at the flow times ``s_k = k / (L - 1)``, so the chain
+    of ``L + 1`` snapshots ends with the push-forward ``T_0^1(P)`` and then Q.
 
     With ``alternate`` the rows of P are split in two halves and
     neighbouring snapshots come from different halves, so that a net cannot
@@ -62,7 +65,11 @@ def forward_chain(
 
 
 def pullback_chain(flow: FlowMap, zp: Tensor, zq: Tensor, n_intervals: int) -> list[Tensor]:
-    """``[P, T_1^{t_1}(Q), ..., T_1^{t_{L-1}}(Q), Q]``: rows of Q carried back, after P."""
+    """``[P, T_1^0(Q), T_1^{s_1}(Q), ..., Q]``: the rows of P, then rows of Q carried back.
+
+    The ``L`` states of Q are at the flow times ``s_k = k / (L - 1)`` (the first is
+    the full pull-back ``T_1^0(Q)``, the last Q itself).
+    """
     return [zp, *flow.grid_states(zq, n_intervals, backward=True)]
 
 

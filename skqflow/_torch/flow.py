@@ -23,6 +23,7 @@ from .train import (
     INITIAL_FLOW,
     REFINEMENT,
     Phase,
+    TrainingDiverged,
     batch_indices,
     cosine_schedule,
     cycled_permutation,
@@ -80,7 +81,11 @@ def fit_flow_matching(
         max_grad_norm=10.0,
     )
     on_epoch = None if report is None else (lambda e, loss: report(INITIAL_FLOW, e, {"loss": loss}))
-    return run_epochs(phase, n_epochs, on_epoch)
+    try:
+        return run_epochs(phase, n_epochs, on_epoch)
+    except TrainingDiverged as exc:
+        exc.losses = list(phase.losses)  # the epochs completed before the blow-up
+        raise
 
 
 def train_classifier(
@@ -158,6 +163,14 @@ def refine(
     Returns
     -------
     history : list of dict, one per flow epoch.
+
+    Raises
+    ------
+    TrainingDiverged
+        When a phase blows up. The flow then holds the best state so far
+        (by the monitor, else the last sound epoch) and the exception's
+        ``history`` attribute the records up to and including the epoch
+        that diverged (``"diverged": True``).
     """
     history: list[dict] = []
     flow_opt = torch.optim.Adam(field.parameters(), lr=cfg.refine_learning_rate)
@@ -176,67 +189,88 @@ def refine(
             on_epoch=None if report is None else (lambda e, loss: report(phase, e, {"loss": loss})),
         )
 
-    # Both classifiers learn the initial flow first, so that the held-out
-    # loss of the initial flow is measured like that of every later epoch.
-    for name, source, target, t0, t1, clf, clf_opt in directions:
-        warm_up(name, 0, source, target, t0, t1, clf, clf_opt)
     best = None
-    if monitor is not None:
-        m = monitor()
-        best = (m["criterion"], copy.deepcopy(field.state_dict()), len(history))
-        history.append({"round": 0, "direction": "initial", "epoch": 0, "kept": False, **m})
-    for rnd in range(cfg.max_iter):
+    try:
+        # Both classifiers learn the initial flow first, so that the held-out
+        # loss of the initial flow is measured like that of every later epoch.
         for name, source, target, t0, t1, clf, clf_opt in directions:
-            grid = uniform_grid(t0, t1, cfg.n_time_steps, like=source)
-            if rnd > 0:
-                warm_up(name, rnd, source, target, t0, t1, clf, clf_opt)
+            warm_up(name, 0, source, target, t0, t1, clf, clf_opt)
+        if monitor is not None:
+            m = monitor()
+            best = (m["criterion"], copy.deepcopy(field.state_dict()), len(history))
+            history.append({"round": 0, "direction": "initial", "epoch": 0, "kept": False, **m})
+        for rnd in range(cfg.max_iter):
+            for name, source, target, t0, t1, clf, clf_opt in directions:
+                grid = uniform_grid(t0, t1, cfg.n_time_steps, like=source)
+                if rnd > 0:
+                    warm_up(name, rnd, source, target, t0, t1, clf, clf_opt)
 
-            def flow_loss(idx, clf=clf, source=source, grid=grid):
-                states = integrate(field, source[idx.to(source.device)], grid, cfg.n_substeps, adjoint=cfg.adjoint)
-                kl = -clf(states[-1]).mean()
-                return kl + cfg.gamma * path_cost(states, grid)
+                def flow_loss(idx, clf=clf, source=source, grid=grid):
+                    states = integrate(field, source[idx.to(source.device)], grid, cfg.n_substeps, adjoint=cfg.adjoint)
+                    kl = -clf(states[-1]).mean()
+                    return kl + cfg.gamma * path_cost(states, grid)
 
-            phase = Phase(
-                modules=[field],
-                optimizer=flow_opt,
-                batches=lambda source=source: batch_indices(len(source), cfg.batch_size, generator),
-                loss=flow_loss,
-                max_grad_norm=10.0,
-            )
-            for epoch in range(cfg.refine_epochs):
-                clf.requires_grad_(False)
-                try:
-                    (loss,) = run_epochs(phase, 1)
-                finally:
-                    clf.requires_grad_(True)
-                pushed = flow.push(source, t0, t1)
-                with torch.no_grad():
-                    kl = float(-clf(pushed).mean())
-                clf_losses = train_classifier(
-                    clf, clf_opt, pushed, target, cfg.classifier_inner_epochs,
-                    cfg.classifier_batch_size, generator,
+                phase = Phase(
+                    modules=[field],
+                    optimizer=flow_opt,
+                    batches=lambda source=source: batch_indices(len(source), cfg.batch_size, generator),
+                    loss=flow_loss,
+                    max_grad_norm=10.0,
                 )
-                record = {
-                    "round": rnd + 1, "direction": name, "epoch": epoch + 1, "kept": False,
-                    "loss": loss, "kl": kl, "classifier_loss": clf_losses[-1] if clf_losses else float("nan"),
-                }
-                if monitor is not None:
-                    m = monitor()
-                    record.update(m)
-                    if m["criterion"] < best[0]:
-                        best = (m["criterion"], copy.deepcopy(field.state_dict()), len(history))
-                history.append(record)
-                if report is not None:
-                    report(phase_name(REFINEMENT, name, rnd + 1), epoch, record)
-        for opt in (flow_opt, *clf_opts):
-            for g in opt.param_groups:
-                g["lr"] *= 0.5
+                for epoch in range(cfg.refine_epochs):
+                    clf.requires_grad_(False)
+                    try:
+                        (loss,) = run_epochs(phase, 1)
+                    except TrainingDiverged:
+                        history.append({
+                            "round": rnd + 1, "direction": name, "epoch": epoch + 1, "kept": False,
+                            "loss": float("nan"), "diverged": True,
+                        })
+                        raise
+                    finally:
+                        clf.requires_grad_(True)
+                    pushed = flow.push(source, t0, t1)
+                    with torch.no_grad():
+                        kl = float(-clf(pushed).mean())
+                    clf_losses = train_classifier(
+                        clf, clf_opt, pushed, target, cfg.classifier_inner_epochs,
+                        cfg.classifier_batch_size, generator,
+                    )
+                    record = {
+                        "round": rnd + 1, "direction": name, "epoch": epoch + 1, "kept": False,
+                        "loss": loss, "kl": kl, "classifier_loss": clf_losses[-1] if clf_losses else float("nan"),
+                    }
+                    if monitor is not None:
+                        m = monitor()
+                        record.update(m)
+                        if m["criterion"] < best[0]:
+                            best = (m["criterion"], copy.deepcopy(field.state_dict()), len(history))
+                    history.append(record)
+                    if report is not None:
+                        report(phase_name(REFINEMENT, name, rnd + 1), epoch, record)
+            for opt in (flow_opt, *clf_opts):
+                for g in opt.param_groups:
+                    g["lr"] *= 0.5
+    except TrainingDiverged as exc:
+        _finish(field, history, best)
+        exc.history = history
+        raise
+    _finish(field, history, best)
+    return history
+
+
+def _finish(field: nn.Module, history: list[dict], best) -> None:
+    """Load the best held-out state (if monitored) and mark the record it came from as kept.
+
+    Without a monitor the current state is kept: the last sound epoch.
+    """
     if best is not None:
         field.load_state_dict(best[1])
         history[best[2]]["kept"] = True
-    elif history:
-        history[-1]["kept"] = True
-    return history
+        return
+    sound = [r for r in history if not r.get("diverged")]
+    if sound:
+        sound[-1]["kept"] = True
 
 
 def heldout_monitor(
