@@ -607,7 +607,7 @@ def filter_params(estimator, params):
 # Tiny training for ``--quick`` smoke tests; only the names the installed
 # estimators know are used (see ``filter_params``).
 QUICK_FLOW_PARAMS = {
-    "init_epochs": 2,
+    "init_steps": 20,
     "max_iter": 1,
     "refine_epochs": 1,
     "classifier_epochs": 1,

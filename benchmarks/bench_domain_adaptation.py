@@ -79,7 +79,7 @@ METHODS = (
     "none", "OTMapping", "EntropicOT", "LinearOT", "CORAL", "DensityReweight", "OTFlow", "FlowReweight",
 )
 SKQFLOW = ("OTFlow", "FlowReweight")
-FLOW_DEFAULTS = dict(hidden_layer_sizes=(64, 64), init_epochs=80, max_iter=1, refine_epochs=3,
+FLOW_DEFAULTS = dict(hidden_layer_sizes=(64, 64), init_steps=800, max_iter=1, refine_epochs=3,
                      batch_size=256)
 RATIO_DEFAULTS = dict(hidden_layer_sizes=(64, 64), n_epochs=40)
 GAMMAS = [0.003, 0.03]
@@ -241,7 +241,7 @@ def main(argv=None):
     args.flow_params, args.ratio_params = dict(args.flow_params), dict(args.ratio_params)
     if args.quick:
         args.n_samples, args.seeds, args.oracle = 20, args.seeds[:1], False
-        args.flow_params = {"init_epochs": 3, "max_iter": 0, "hidden_layer_sizes": (16,), **args.flow_params}
+        args.flow_params = {"init_steps": 30, "max_iter": 0, "hidden_layer_sizes": (16,), **args.flow_params}
         args.ratio_params = {"n_epochs": 2, "hidden_layer_sizes": (16,), **args.ratio_params}
         args.out += "_quick"
 

@@ -56,7 +56,7 @@ Smoke test (seconds; writes ``benchmarks/results/bench_gaussian_ot_quick.json``)
 Other options: ``--methods "skqflow minibatch_ot" "POT LinearTransport"``
 (short aliases: linear, minibatch_ot, emd, lineartransport), ``--param
 key=value`` (repeatable, JSON-parsed value, passed to both skqflow methods,
-e.g. ``--param max_iter=0 --param init_epochs=40``), ``--torch-threads``.
+e.g. ``--param max_iter=0 --param init_steps=2000``), ``--torch-threads``.
 
 Goals (10000 rows a side, 2-core CPU, default OTFlowTransformer parameters)
 ---------------------------------------------------------------------------
@@ -100,7 +100,7 @@ ALIASES = {
     "linear_transport": "POT LinearTransport",
 }
 QUICK_PARAMS = {
-    "init_epochs": 3,
+    "init_steps": 30,
     "max_iter": 1,
     "refine_epochs": 1,
     "classifier_epochs": 1,

@@ -38,7 +38,7 @@ _MEMORY = textwrap.dedent(
     from skqflow import OTFlowTransformer, stack
     rng = np.random.default_rng(0)
     X, y = stack(rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 1)
-    flow = OTFlowTransformer(hidden_layer_sizes=(8,), n_time_steps=16, n_substeps=2, init_epochs=1,
+    flow = OTFlowTransformer(hidden_layer_sizes=(8,), n_time_steps=16, n_substeps=2, init_steps=4,
                              max_iter=0, random_state=0).fit(X, y)
     big = rng.normal(size=(int(sys.argv[2]), 2))
     flow.transform(big[:10])

@@ -31,7 +31,7 @@ T_p, T_q = pair.sample(2000, random_state=1)  # fresh rows to measure the error
 # Small nets and few epochs keep this example under a minute; the defaults
 # are larger. ``predict_log_ratio`` returns ``log q - log p``, the same sign
 # as ``pair.log_ratio``.
-flow = OTFlowTransformer(hidden_layer_sizes=(128, 128), init_epochs=40, batch_size=256, max_iter=0)
+flow = OTFlowTransformer(hidden_layer_sizes=(128, 128), init_steps=480, batch_size=256, max_iter=0)
 net = dict(hidden_layer_sizes=(128, 128), n_epochs=30, random_state=0)
 chain = InfinitesimalDensityRatio(flow=flow, **net).fit(*stack(X_p, X_q))
 single = InfinitesimalDensityRatio(flow=flow, n_intervals=1, **net).fit(*stack(X_p, X_q))

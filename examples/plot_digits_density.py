@@ -60,7 +60,7 @@ gaussian = GaussianMixture(n_components=1, covariance_type="full", reg_covar=1e-
 gaussian.fit(Z_train)
 
 flow = OTFlowTransformer(
-    reference=FrozenEstimator(gaussian), hidden_layer_sizes=(128, 128), init_epochs=30,
+    reference=FrozenEstimator(gaussian), hidden_layer_sizes=(128, 128), init_steps=180,
     batch_size=256, max_iter=0,
 )
 model = InfinitesimalDensityRatio(

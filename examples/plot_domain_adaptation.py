@@ -70,7 +70,7 @@ print(f"target accuracy without adaptation: {baseline.score(X[target], y[target]
 # the search short.
 pipeline = OTFlow(
     classifier(),
-    hidden_layer_sizes=(64, 64), init_epochs=80, batch_size=128, max_iter=1, refine_epochs=3,
+    hidden_layer_sizes=(64, 64), init_steps=80, batch_size=128, max_iter=1, refine_epochs=3,
     classifier_epochs=10, classifier_hidden_layer_sizes=(64, 64), random_state=0,
 )
 search = GridSearchCV(

@@ -21,7 +21,7 @@ X_test, _ = pair.sample(1000, random_state=2)
 # %%
 # The initial flow alone (``max_iter=0``): flow matching between rows paired
 # by an exact assignment inside each batch of 256 rows.
-flow = OTFlowTransformer(init_epochs=30, batch_size=256, max_iter=0, random_state=0)
+flow = OTFlowTransformer(init_steps=360, batch_size=256, max_iter=0, random_state=0)
 flow.fit(*stack(X_p, X_q))
 
 T_hat, T_star = flow.transform(X_test), pair.ot_map(X_test)

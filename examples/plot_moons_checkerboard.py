@@ -32,7 +32,7 @@ X_p_test, X_q_test = make_moons_checkerboard(1000, random_state=1)
 # quick.
 flow = OTFlowTransformer(
     hidden_layer_sizes=(128, 128),
-    init_epochs=60,
+    init_steps=480,
     batch_size=256,
     max_iter=1,
     refine_epochs=3,

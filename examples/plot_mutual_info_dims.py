@@ -35,7 +35,7 @@ for d in dims:
     pair = make_mutual_info_pair(n_features=d)
     X, y = pair.sample(2500, random_state=d)
     X_new, y_new = pair.sample(2000, random_state=100 + d)
-    flow = OTFlowTransformer(hidden_layer_sizes=(128, 128), init_epochs=30, batch_size=256, max_iter=0)
+    flow = OTFlowTransformer(hidden_layer_sizes=(128, 128), init_steps=300, batch_size=256, max_iter=0)
     chain = MutualInformationEstimator(flow=flow, n_intervals=4, **settings).fit(X, y)
     single = MutualInformationEstimator(flow=flow, n_intervals=1, **settings).fit(X, y)
     rows.append(

@@ -33,7 +33,7 @@ X, y = stack(X_p, X_q)
 # of ``gamma`` is not hidden by the choice of an earlier epoch. Besides the
 # score, each fold records the transport cost of its held-out rows of P.
 flow = OTFlowTransformer(
-    init="linear", hidden_layer_sizes=(64, 64), init_epochs=20, batch_size=256,
+    init="linear", hidden_layer_sizes=(64, 64), init_steps=80, batch_size=256,
     max_iter=2, refine_epochs=3, classifier_epochs=5, classifier_hidden_layer_sizes=(64, 64),
     refine_learning_rate=1e-3, validation_fraction=0.0, random_state=0,
 )

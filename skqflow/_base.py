@@ -36,6 +36,8 @@ __all__ = [
     "sample_reference",
     "split_domains",
     "torch_seed",
+    "torch_threads",
+    "with_torch_threads",
     "warn_non_finite",
 ]
 
@@ -254,6 +256,37 @@ def torch_seed(random_state, device: torch.device):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run the block with ``n_threads`` torch intra-op threads, then restore torch's setting.
+
+    ``None`` leaves torch's setting as it is.
+    """
+    if n_threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def with_torch_threads(threads_of):
+    """Decorate a method to run under :func:`torch_threads` with ``threads_of(self)`` threads."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            with torch_threads(threads_of(self)):
+                return method(self, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 class StandardNormal:

@@ -29,6 +29,7 @@ from ._base import (
     split_domains,
     torch_seed,
     warn_non_finite,
+    with_torch_threads,
 )
 from ._torch.chains import SNAPSHOT_ROWS, training_chains
 from ._torch.nn import ACTIVATIONS
@@ -54,6 +55,13 @@ RATIO_NET_CONSTRAINTS: dict = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
+
+
+def _flow_threads(est):
+    """Torch threads of the estimator's flow (the fitted one once there is one)."""
+    flow = getattr(est, "flow_", None) or est.flow
+    flow = _frozen_flow(flow) or flow
+    return OTFlowTransformer().n_threads if flow is None else getattr(flow, "n_threads", None)
 
 
 def _frozen_flow(flow):
@@ -172,7 +180,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
     >>> from skqflow import InfinitesimalDensityRatio, OTFlowTransformer, stack
     >>> rng = np.random.default_rng(0)
     >>> X, y = stack(rng.normal(size=(300, 2)), rng.normal(1.0, 1.0, size=(300, 2)))
-    >>> flow = OTFlowTransformer(init_epochs=5, max_iter=0, random_state=0)
+    >>> flow = OTFlowTransformer(init_steps=20, max_iter=0, random_state=0)
     >>> est = InfinitesimalDensityRatio(flow=flow, n_epochs=5, random_state=0).fit(X, y)
     >>> est.predict_log_ratio(X[:3]).shape
     (3,)
@@ -212,6 +220,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         self.verbose = verbose
 
     @atomic_fit
+    @with_torch_threads(_flow_threads)
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, *, sample_q=None):
         """Fit the flow (unless frozen) and the ratio net.
@@ -326,6 +335,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
+    @with_torch_threads(_flow_threads)
     def predict_log_ratio(self, X, *, t_start=0.0, t_end=1.0):
         """Log density ratio ``log q(x) - log p(x)`` (Q is ``classes_[1]``).
 

@@ -127,7 +127,7 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(400, 1))
     >>> y = 0.8 * x[:, 0] + 0.6 * rng.normal(size=400)
-    >>> flow = OTFlowTransformer(init_epochs=5, max_iter=0, random_state=0)
+    >>> flow = OTFlowTransformer(init_steps=20, max_iter=0, random_state=0)
     >>> est = MutualInformationEstimator(flow=flow, n_epochs=5, random_state=0).fit(x, y)
     >>> est.mutual_info_ > 0
     True

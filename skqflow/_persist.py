@@ -562,7 +562,7 @@ def save(estimator, path) -> None:
     --------
     >>> import numpy as np, os, tempfile
     >>> import skqflow
-    >>> flow = skqflow.OTFlowTransformer(init_epochs=2, max_iter=0, random_state=0)
+    >>> flow = skqflow.OTFlowTransformer(init_steps=20, max_iter=0, random_state=0)
     >>> flow = flow.fit(np.random.default_rng(0).normal(size=(50, 2)))
     >>> path = os.path.join(tempfile.mkdtemp(), "flow.skqflow")
     >>> skqflow.save(flow, path)

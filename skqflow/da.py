@@ -141,7 +141,7 @@ class OTFlowAdapter(BaseAdapter):
     >>> from skqflow import OTFlowTransformer
     >>> from skqflow.da import OTFlowAdapter
     >>> X, y, sample_domain = make_shifted_datasets(20, 20, random_state=0)
-    >>> adapter = OTFlowAdapter(OTFlowTransformer(init_epochs=2, max_iter=0, random_state=0))
+    >>> adapter = OTFlowAdapter(OTFlowTransformer(init_steps=20, max_iter=0, random_state=0))
     >>> X_adapted = adapter.fit_transform(X, y, sample_domain=sample_domain)
     >>> X_adapted.shape == X.shape
     True

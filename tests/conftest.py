@@ -12,7 +12,7 @@ FAST = dict(
     classifier_hidden_layer_sizes=(16,),
     n_time_steps=2,
     n_substeps=1,
-    init_epochs=2,
+    init_steps=20,
     max_iter=1,
     refine_epochs=1,
     classifier_epochs=1,
@@ -39,7 +39,7 @@ def fitted_small(gaussian_2d):
     """A quickly trained flow (not accurate; for invariants that hold for any flow)."""
     _, X_p, X_q = gaussian_2d
     X, y = stack(X_p, X_q)
-    return tiny_flow(init_epochs=10, hidden_layer_sizes=(32, 32), n_time_steps=4, n_substeps=2).fit(X, y)
+    return tiny_flow(init_steps=100, hidden_layer_sizes=(32, 32), n_time_steps=4, n_substeps=2).fit(X, y)
 
 
 def fast_ratio(**overrides):

@@ -39,7 +39,7 @@ def da():
 
 
 def small_flow(**overrides):
-    params = dict(init_epochs=40, max_iter=0, hidden_layer_sizes=(64, 64), batch_size=128, random_state=0)
+    params = dict(init_steps=400, max_iter=0, hidden_layer_sizes=(64, 64), batch_size=128, random_state=0)
     return OTFlowTransformer(**{**params, **overrides})
 
 
@@ -115,7 +115,7 @@ def test_grid_search_over_gamma_with_skada_splitter_and_scorer(da):
     from skada.model_selection import SourceTargetShuffleSplit
 
     X, y, sd, _, _ = shifted_problem(n=150)
-    flow_params = small_flow(init_epochs=5, max_iter=1, refine_epochs=1).get_params()
+    flow_params = small_flow(init_steps=50, max_iter=1, refine_epochs=1).get_params()
     pipe = da.OTFlow(LogisticRegression(), **flow_params)
     grid = {"otflowadapter__flow__gamma": [0.01, 0.1]}
     search = GridSearchCV(pipe, grid, cv=SourceTargetShuffleSplit(n_splits=2, random_state=0),
@@ -140,7 +140,7 @@ def test_reweight_pipeline_in_grid_search_passes_the_weights_on(da):
 
     X, y, sd, _, _ = shifted_problem(n=120)
     clf = WeightRecorder().set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
-    pipe = da.FlowDensityReweight(clf, flow=small_flow(init_epochs=5), hidden_layer_sizes=(16,), n_epochs=3,
+    pipe = da.FlowDensityReweight(clf, flow=small_flow(init_steps=50), hidden_layer_sizes=(16,), n_epochs=3,
                                   random_state=0)
     key = "flowdensityreweightadapter__density_ratio__flow__gamma"
     search = GridSearchCV(pipe, {key: [0.01, 0.1]}, cv=SourceTargetShuffleSplit(n_splits=2, random_state=0),
@@ -161,7 +161,7 @@ def test_integer_dataframe_and_frozen_input(da):
 
     X, y, sd, _, _ = shifted_problem(n=40)
     X_int = np.round(4 * X).astype(int)
-    adapter = da.OTFlowAdapter(small_flow(init_epochs=2))
+    adapter = da.OTFlowAdapter(small_flow(init_steps=20))
     out = adapter.fit_transform(X_int, y, sample_domain=sd)
     assert out.dtype == np.float64
     np.testing.assert_allclose(out[sd >= 0], adapter.flow_.transform(X_int[sd >= 0].astype(float)))
@@ -192,7 +192,7 @@ def test_integer_dataframe_and_frozen_input(da):
 def test_bad_input(da, make_bad, error, match):
     X, y, sd, _, _ = shifted_problem(n=20)
     X_bad, sd_bad = make_bad(X, sd)
-    adapter = da.OTFlowAdapter(small_flow(init_epochs=1))
+    adapter = da.OTFlowAdapter(small_flow(init_steps=10))
     with pytest.raises(error, match=match):
         adapter.fit(X_bad, y, sample_domain=sd_bad)
     assert not hasattr(adapter, "flow_")
@@ -206,7 +206,7 @@ def test_wrong_template_and_features(da):
         da.OTFlowAdapter(StandardScaler()).fit(X, y, sample_domain=sd)
     with pytest.raises(ValueError, match="max_weight"):
         da.FlowDensityReweightAdapter(max_weight=0.5).fit(X, y, sample_domain=sd)
-    adapter = da.OTFlowAdapter(small_flow(init_epochs=1)).fit(X, y, sample_domain=sd)
+    adapter = da.OTFlowAdapter(small_flow(init_steps=10)).fit(X, y, sample_domain=sd)
     with pytest.raises(ValueError, match="3 features"):
         adapter.transform(np.ones((4, 3)))
     template = small_flow()

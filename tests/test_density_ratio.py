@@ -65,7 +65,7 @@ def test_density_mode_improves_on_the_reference():
     X_train, _ = pair.sample(4000, random_state=0)
     X_test, _ = pair.sample(2000, random_state=1)
     est = InfinitesimalDensityRatio(
-        flow=OTFlowTransformer(max_iter=0, init_epochs=20, random_state=0),
+        flow=OTFlowTransformer(max_iter=0, init_steps=600, random_state=0),
         hidden_layer_sizes=(64, 64, 64), n_epochs=20, random_state=0,
     ).fit(X_train)
     truth = pair.log_p(X_test)

@@ -86,7 +86,7 @@ def test_parser_on_a_known_docstring():
 # ------------------------------------------------------------------ the estimators
 
 # one tiny configuration for every test (tests/conftest.py), a little smaller here
-TINY_FLOW = {**FAST, "hidden_layer_sizes": (8,), "classifier_hidden_layer_sizes": (8,), "init_epochs": 1}
+TINY_FLOW = {**FAST, "hidden_layer_sizes": (8,), "classifier_hidden_layer_sizes": (8,), "init_steps": 10}
 TINY_RATIO = {k: v for k, v in fast_ratio(n_intervals=2, hidden_layer_sizes=(8,), n_epochs=1).items() if k != "flow"}
 
 

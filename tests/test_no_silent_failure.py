@@ -50,7 +50,7 @@ def test_finite_blow_up_is_caught_and_the_weights_restored():
 def test_huge_learning_rate_warns_for_the_flow(data):
     _, (X, y) = data
     with pytest.warns(ConvergenceWarning, match="diverged.*grew from"):
-        OTFlowTransformer(**{**FAST, "init_epochs": 5}, learning_rate_init=1e3).fit(X, y)
+        OTFlowTransformer(**{**FAST, "init_steps": 50}, learning_rate_init=1e3).fit(X, y)
     with pytest.warns(ConvergenceWarning, match="diverged"):
         OTFlowTransformer(**{**FAST, "refine_epochs": 3}, refine_learning_rate=1e4).fit(X, y)
 
@@ -86,7 +86,7 @@ def test_sound_fit_gives_no_warning(data):
     _, (X, y) = data
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        OTFlowTransformer(**{**FAST, "init_epochs": 20}).fit(X, y)
+        OTFlowTransformer(**{**FAST, "init_steps": 200}).fit(X, y)
 
 
 # ------------------------------------------------------------ bad input scale
@@ -202,9 +202,9 @@ def test_score_without_y_after_labelled_fit_raises(fitted, data):
 
 def test_n_iter_is_at_least_one_after_any_fit(data):
     _, (X, y) = data
-    flow = OTFlowTransformer(**{**FAST, "max_iter": 0, "init_epochs": 3}).fit(X, y)
-    assert flow.n_iter_ == 3
-    flow = OTFlowTransformer(**{**FAST, "init_epochs": 2, "refine_epochs": 2}).fit(X, y)
+    flow = OTFlowTransformer(**{**FAST, "max_iter": 0, "init_steps": 3, "batch_size": 800}).fit(X, y)
+    assert flow.n_iter_ == 3  # one step a pass over the 800 rows
+    flow = OTFlowTransformer(**{**FAST, "init_steps": 2, "batch_size": 800, "refine_epochs": 2}).fit(X, y)
     assert flow.n_iter_ == 2 + 2 * 2  # initial epochs + both directions' refinement epochs
     check_transformer_n_iter("OTFlowTransformer", OTFlowTransformer(**{**FAST, "max_iter": 0}))
 
@@ -225,7 +225,7 @@ def test_divergence_keeps_the_records_of_the_work_done(data):
         flow = OTFlowTransformer(**{**FAST, "refine_epochs": 3}, refine_learning_rate=1e4).fit(X, y)
     initial = [r for r in flow.history_ if r["phase"] == "initial flow"]
     refinement = [r for r in flow.history_ if r["phase"] == "refinement"]
-    assert len(initial) == FAST["init_epochs"]
+    assert len(initial) == -(-FAST["init_steps"] // -(-400 // FAST["batch_size"]))
     assert refinement[-1]["diverged"] and np.isnan(refinement[-1]["loss"])
     assert sum(r["kept"] for r in refinement) == 1  # the best held-out state, never the diverged one
     assert not refinement[-1]["kept"]

@@ -81,8 +81,9 @@ def test_fitted_attributes(data):
     flow = tiny_flow().fit(X, y)
     assert flow.n_features_in_ == 2
     np.testing.assert_array_equal(flow.classes_, [0, 1])
-    # flow epochs: the initial flow's, then one refinement epoch in each direction
-    assert flow.n_iter_ == flow.init_epochs + 2 * flow.refine_epochs
+    # flow epochs: the initial flow's passes, then one refinement epoch in each direction
+    initial = [h for h in flow.history_ if h["phase"] == "initial flow"]
+    assert flow.n_iter_ == len(initial) + 2 * flow.refine_epochs
     assert flow.transport_cost_ > 0
     assert 0 <= flow.inversion_error_ < 1e-6
     assert flow.device_ == "cpu"
@@ -143,8 +144,8 @@ def test_score_is_gamma_independent_and_label_free(data):
 
 def test_score_improves_with_training(data):
     X, y = data
-    weak = tiny_flow(max_iter=0, init_epochs=1, learning_rate_init=1e-5).fit(X, y)  # barely trained
-    strong = tiny_flow(max_iter=0, init_epochs=60, batch_size=32, hidden_layer_sizes=(32, 32)).fit(X, y)
+    weak = tiny_flow(max_iter=0, init_steps=1, learning_rate_init=1e-5).fit(X, y)  # barely trained
+    strong = tiny_flow(max_iter=0, init_steps=1200, batch_size=32, hidden_layer_sizes=(32, 32)).fit(X, y)
     assert strong.score(X, y) > weak.score(X, y)
 
 
@@ -159,9 +160,10 @@ def test_warm_start_keeps_initial_flow(data):
     X, y = data
     flow = tiny_flow(max_iter=0).fit(X, y)
     n_init = len(flow.history_)
-    assert flow.n_iter_ == flow.init_epochs
+    n_initial = flow.n_iter_
+    assert n_initial == len(flow.history_)
     flow.set_params(warm_start=True, max_iter=1).fit(X, y)
-    assert flow.n_iter_ == flow.init_epochs + 2 * flow.refine_epochs
+    assert flow.n_iter_ == n_initial + 2 * flow.refine_epochs
     assert len(flow.history_) > n_init
     assert flow.history_[0]["phase"] == "initial flow"
 

@@ -10,7 +10,7 @@ from skqflow.datasets import make_gaussian_pair
 
 def _trained_flow(**overrides):
     """A flow trained long enough to approach the exact map (not a tiny configuration)."""
-    params = dict(hidden_layer_sizes=(64, 64), init_epochs=40, max_iter=0, learning_rate_init=3e-3,
+    params = dict(hidden_layer_sizes=(64, 64), init_steps=2000, max_iter=0, learning_rate_init=3e-3,
                   random_state=0)
     return OTFlowTransformer(**{**params, **overrides})
 
@@ -45,7 +45,7 @@ def test_fit_against_standard_normal_reference():
     source = make_gaussian_pair(3, shift=2.0, random_state=5)
     pair = GaussianPair(source.mean_q, source.cov_q, np.zeros(3), np.eye(3))
     X_p, _ = pair.sample(3000, random_state=1)
-    flow = _trained_flow(init_epochs=30).fit(X_p)
+    flow = _trained_flow(init_steps=1500).fit(X_p)
     assert flow.classes_ is None
     X_test, _ = pair.sample(4000, random_state=2)
     Z = flow.transform(X_test)
@@ -63,7 +63,7 @@ def test_refinement_lowers_cost_of_linear_init():
     X, y = stack(X_p, X_q)
     test_X, test_y = stack(X_test, Y_test)
     flow = _trained_flow(
-        init="linear", init_epochs=30, n_time_steps=4, n_substeps=2, classifier_hidden_layer_sizes=(64, 64),
+        init="linear", init_steps=1500, n_time_steps=4, n_substeps=2, classifier_hidden_layer_sizes=(64, 64),
     ).fit(X, y)
     cost_before, score_before = flow.transport_cost(X_test), flow.score(test_X, test_y)
     err_before = _relative_error(flow.transform(X_test), pair.ot_map(X_test), X_test)

@@ -106,7 +106,7 @@ def test_divergence_restores_weights_and_warns(data, monkeypatch):
     monkeypatch.setattr(flow_module, "flow_matching_loss", poisoned)
     X, y = data
     with pytest.warns(ConvergenceWarning, match="diverged"):
-        flow = OTFlowTransformer(**{**FAST, "init_epochs": 5, "batch_size": 32}).fit(X, y)
+        flow = OTFlowTransformer(**{**FAST, "init_steps": 100, "batch_size": 32}).fit(X, y)
     out = flow.transform(X)
     assert np.all(np.isfinite(out))
     assert np.all(np.isfinite(flow.inverse_transform(X)))

@@ -49,24 +49,31 @@ def fit_flow_matching(
     x_q: Tensor,
     *,
     coupling: str,
-    n_epochs: int,
+    init_steps: int,
     batch_size: int,
-    lr: float,
+    learning_rate_init: float,
     generator: torch.Generator,
     report: Report | None = None,
 ) -> list[float]:
     """Initial flow: regress ``f`` on ``x1 - x0`` along straight paths.
 
+    Exactly ``init_steps`` optimizer steps, in passes over the larger sample
+    (the last pass may stop early); one loss is returned per pass.
     ``coupling`` picks how ``x0`` and ``x1`` are paired inside each batch (a
     key of :data:`~.coupling.COUPLINGS`). The learning rate decays on a cosine
     schedule to zero over all steps.
     """
     pair = COUPLINGS[coupling]
     n_batches = math.ceil(max(len(x_p), len(x_q)) / batch_size)
-    optimizer = torch.optim.Adam(field.parameters(), lr=lr)
+    n_epochs = math.ceil(init_steps / n_batches)
+    optimizer = torch.optim.Adam(field.parameters(), lr=learning_rate_init)
+    done = {"steps": 0}
 
     def batches():
         for i0, i1 in _paired_batches(len(x_p), len(x_q), batch_size, generator):
+            if done["steps"] >= init_steps:
+                return
+            done["steps"] += 1
             x0 = x_p[i0.to(x_p.device)]
             x1 = pair(x0, x_q[i1.to(x_q.device)])
             t = torch.rand(len(x0), generator=generator).to(x0)
@@ -77,7 +84,7 @@ def fit_flow_matching(
         optimizer=optimizer,
         batches=batches,
         loss=lambda b: flow_matching_loss(field, *b),
-        scheduler=cosine_schedule(optimizer, n_epochs * n_batches),
+        scheduler=cosine_schedule(optimizer, init_steps),
         max_grad_norm=10.0,
     )
     on_epoch = None if report is None else (lambda e, loss: report(INITIAL_FLOW, e, {"loss": loss}))

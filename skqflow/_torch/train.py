@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
-    "BLOWUP_FACTOR", "INITIAL_FLOW", "CLASSIFIER", "REFINEMENT", "RATIO_NET",
+    "BLOWUP_FACTOR", "CHECK_EVERY", "INITIAL_FLOW", "CLASSIFIER", "REFINEMENT", "RATIO_NET",
     "Phase", "TrainingDiverged", "batch_indices", "cosine_schedule", "cycled_permutation", "phase_name",
     "run_epochs",
 ]
@@ -45,6 +45,10 @@ def phase_name(stage: str, direction: str | None = None, round: int | None = Non
         parts.append(f"round {round}")
     return " ".join(parts)
 
+
+#: Steps between two reads of the losses by the host (and at the end of every
+#: epoch): the device is not synchronised every batch.
+CHECK_EVERY = 16
 
 #: A batch loss ``L`` with ``|L| > BLOWUP_FACTOR * (|L_0| + 1)``, ``L_0`` the
 #: phase's first batch loss, counts as a blow-up even while it is finite.
@@ -112,44 +116,57 @@ def run_epochs(
     ------
     TrainingDiverged
         If a loss or gradient is non-finite, or a loss exceeds
-        ``BLOWUP_FACTOR * (|first loss| + 1)`` in absolute value. The
-        modules then hold the weights they had at the start of that epoch.
+        ``BLOWUP_FACTOR * (|first loss| + 1)`` in absolute value (checked every
+        :data:`CHECK_EVERY` steps and at the end of each epoch). The modules
+        then hold the weights they had at the start of that epoch.
     """
     means = []
     for epoch in range(n_epochs):
         snapshot = [copy.deepcopy(m.state_dict()) for m in phase.modules]
-        total, count = 0.0, 0
+        params = [p for g in phase.optimizer.param_groups for p in g["params"]]
+        # Losses stay on the device; the host reads them every CHECK_EVERY steps.
+        total = worst = bad = None
+        count = 0
         for batch in phase.batches():
             loss = phase.loss(batch)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                _restore(phase.modules, snapshot)
-                raise TrainingDiverged(f"non-finite loss at epoch {epoch}" + _restored(epoch))
+            value = loss.detach()
             if phase.first_loss is None:
-                phase.first_loss = value
-            if abs(value) > BLOWUP_FACTOR * (abs(phase.first_loss) + 1.0):
-                _restore(phase.modules, snapshot)
-                raise TrainingDiverged(
-                    f"the loss grew from {phase.first_loss:.3g} to {value:.3g} at epoch {epoch}" + _restored(epoch)
-                )
+                phase.first_loss = float(value)
             phase.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            params = [p for g in phase.optimizer.param_groups for p in g["params"]]
+            flag = ~torch.isfinite(value)
             if phase.max_grad_norm is not None:
                 norm = torch.nn.utils.clip_grad_norm_(params, phase.max_grad_norm)
-                if not torch.isfinite(norm):
-                    _restore(phase.modules, snapshot)
-                    raise TrainingDiverged(f"non-finite gradient at epoch {epoch}" + _restored(epoch))
+                flag = flag | ~torch.isfinite(norm)
             phase.optimizer.step()
             if phase.scheduler is not None:
                 phase.scheduler.step()
-            total += value
+            total = value if total is None else total + value
+            worst = value.abs() if worst is None else torch.maximum(worst, value.abs())
+            bad = flag if bad is None else bad | flag
             count += 1
-        means.append(total / max(count, 1))
+            if count % CHECK_EVERY == 0:
+                _check(phase, snapshot, epoch, worst, bad)
+        if count:
+            _check(phase, snapshot, epoch, worst, bad)
+        means.append(float(total) / count if count else float("nan"))
         phase.losses.append(means[-1])
         if on_epoch is not None:
             on_epoch(epoch, means[-1])
     return means
+
+
+def _check(phase: Phase, snapshot: list[dict], epoch: int, worst: Tensor, bad: Tensor) -> None:
+    """Raise TrainingDiverged (after restoring the epoch's starting weights) on a blow-up."""
+    if bool(bad):
+        _restore(phase.modules, snapshot)
+        raise TrainingDiverged(f"non-finite loss or gradient at epoch {epoch}" + _restored(epoch))
+    largest = float(worst)
+    if largest > BLOWUP_FACTOR * (abs(phase.first_loss) + 1.0):
+        _restore(phase.modules, snapshot)
+        raise TrainingDiverged(
+            f"the loss grew from {phase.first_loss:.3g} to {largest:.3g} at epoch {epoch}" + _restored(epoch)
+        )
 
 
 def _restored(epoch: int) -> str:

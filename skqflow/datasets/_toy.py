@@ -6,7 +6,10 @@ import numpy as np
 from sklearn.datasets import make_moons
 from sklearn.utils import check_random_state
 
-__all__ = ["make_checkerboard", "make_moons_checkerboard", "make_two_moons"]
+__all__ = [
+    "checkerboard_contains", "make_checkerboard", "make_moons_checkerboard", "make_two_moons",
+    "moons_distance",
+]
 
 def make_two_moons(n_samples=1000, *, noise=0.1, random_state=None):
     """Two interleaved moons, scaled to about [-3, 3]² (paper figure 2, P).
@@ -69,3 +72,50 @@ def make_moons_checkerboard(n_samples=2000, *, noise=0.1, random_state=None):
     return make_two_moons(n_samples, noise=noise, random_state=rng), make_checkerboard(
         n_samples, random_state=rng
     )
+
+
+def checkerboard_contains(X):
+    """Whether each row lies in a filled square of :func:`make_checkerboard`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, 2)
+
+    Returns
+    -------
+    inside : ndarray of bool, shape (n_samples,)
+    """
+    U = np.asarray(X, dtype=float) / 2.0
+    cells = np.floor(U)
+    in_board = np.all((U >= -2.0) & (U < 2.0), axis=1)
+    return in_board & ((cells[:, 0] + cells[:, 1]) % 2 == 0)
+
+
+def moons_distance(X, *, n_points=2000):
+    """Distance of each row to the centre curves of :func:`make_two_moons`.
+
+    The moons are two half circles of radius 2 (before noise): the rows of
+    :func:`make_two_moons` with ``noise=0.1`` lie at a distance that is about
+    half-normal with scale 0.2 from them.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, 2)
+    n_points : int, default=2000
+        Points per half circle of the polyline the distance is taken to.
+
+    Returns
+    -------
+    distance : ndarray of shape (n_samples,)
+    """
+    theta = np.linspace(0.0, np.pi, n_points)
+    outer = np.column_stack([np.cos(theta), np.sin(theta)])
+    inner = np.column_stack([1.0 - np.cos(theta), 0.5 - np.sin(theta)])
+    curve = np.concatenate([outer, inner]) * 2.0 + np.array([-1.0, -0.2])
+    X = np.asarray(X, dtype=float)
+    out = np.empty(len(X))
+    for i in range(0, len(X), 1024):
+        d2 = ((X[i : i + 1024, None, :] - curve[None]) ** 2).sum(-1)
+        out[i : i + 1024] = np.sqrt(d2.min(1))
+    return out
+
