@@ -119,11 +119,14 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         has no effect. ``max_iter=1`` (or more) with ``init="linear"`` is the
         paper's setting, where the refinement shortens a far-from-optimal
         initial flow.
-    init_steps : int, default=1000
-        Optimizer steps of flow matching (the initial flow). The budget is in
-        steps, not passes over the data, so that small samples get as many
-        updates as large ones and large samples pay for no more than they
-        need; the learning rate decays to zero over these steps.
+    init_steps : int or "auto", default="auto"
+        Optimizer steps of flow matching (the initial flow); the learning
+        rate decays to zero over these steps. The budget is in steps, not
+        passes over the data: 30 passes were 30 steps on 500 rows and far
+        more than needed on 100 000. ``"auto"`` takes a tenth of the larger
+        sample's size, between 300 and 2000 steps: measured on Gaussian
+        pairs, small samples are memorised (the map gets worse) past a few
+        hundred steps, while large ones keep improving.
     refine_epochs : int, default=5
         ``E``, flow epochs per direction and round.
     classifier_epochs : int, default=20
@@ -260,7 +263,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         "n_substeps": [Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions(set(COUPLINGS))],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "init_steps": [Interval(Integral, 1, None, closed="left")],
+        "init_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "refine_epochs": [Interval(Integral, 0, None, closed="left")],
         "classifier_epochs": [Interval(Integral, 0, None, closed="left")],
         "classifier_inner_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -291,7 +294,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         n_substeps=2,
         init="minibatch_ot",
         max_iter=0,
-        init_steps=1000,
+        init_steps="auto",
         refine_epochs=5,
         classifier_epochs=20,
         classifier_inner_epochs=2,
@@ -385,6 +388,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
 
         n_rows = max(len(X_p), len(X_q))
         batch_size = auto_batch_size(n_rows) if self.batch_size == "auto" else self.batch_size
+        init_steps = auto_init_steps(n_rows) if self.init_steps == "auto" else self.init_steps
         start = time.perf_counter()
         with torch_seed(rng, device) as gen:
             zp_all, zq_all = scaler.to_tensor(X_p), scaler.to_tensor(X_q)
@@ -395,7 +399,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
             zq, vq = _holdout(zq_all, fraction, gen)
             report, close = make_reporter(
                 self.verbose,
-                {INITIAL_FLOW: _n_passes(self.init_steps, n_rows, batch_size), REFINEMENT: self.refine_epochs,
+                {INITIAL_FLOW: _n_passes(init_steps, n_rows, batch_size), REFINEMENT: self.refine_epochs,
                  CLASSIFIER: self.classifier_epochs},
             )
             # Warm starts train copies, so that an interrupted fit leaves the
@@ -410,7 +414,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
                 if not warm:
                     try:
                         losses = fit_flow_matching(
-                            field, zp_all, zq_all, coupling=self.init, init_steps=self.init_steps,
+                            field, zp_all, zq_all, coupling=self.init, init_steps=init_steps,
                             batch_size=batch_size, learning_rate_init=self.learning_rate_init, generator=gen,
                             report=report,
                         )
@@ -670,6 +674,11 @@ def _subsample(z, gen):
     if len(z) <= _METRIC_ROWS:
         return z
     return z[torch.randperm(len(z), generator=gen)[:_METRIC_ROWS].to(z.device)]
+
+
+def auto_init_steps(n_rows: int) -> int:
+    """``init_steps="auto"``: a tenth of the larger sample's size, between 300 and 2000."""
+    return int(min(2000, max(300, n_rows // 10)))
 
 
 def auto_batch_size(n_rows: int) -> int:
