@@ -38,6 +38,14 @@ def test_demo_quick(tmp_path, capsys):
     expected = ("transport cost", "energy distance", "D(T(X_p), X_q)", "D(T^-1(X_q), X_p)", "inversion error")
     for words in expected:
         assert words in out
+    # the crispness of the picture, in numbers: shares in percent, the moons' ceiling beside them
+    import re
+
+    inside = re.search(r"T\(P\) inside the checkerboard's filled squares: ([0-9.]+)%", out)
+    near = re.findall(r"within (0\.[24]) of the moons' centre curves: ([0-9.]+)% \(real rows of P: ([0-9.]+)%\)", out)
+    assert inside and 0 <= float(inside.group(1)) <= 100
+    assert [r for r, _, _ in near] == ["0.2", "0.4"]
+    assert all(float(real) > 50 for _, _, real in near)  # the noisy moons' own share
     pytest.importorskip("matplotlib")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -418,3 +418,29 @@ def test_gaussian_ot_interpolate_is_a_constant_speed_geodesic(pair):
         to_q = GaussianPair(mean_t, cov_t, pair.mean_q, pair.cov_q).w2_squared
         assert to_p == pytest.approx(t**2 * pair.w2_squared, rel=1e-6, abs=1e-9)
         assert to_q == pytest.approx((1 - t) ** 2 * pair.w2_squared, rel=1e-6, abs=1e-9)
+
+
+def test_checkerboard_contains_its_samples_and_not_the_empty_squares():
+    from skqflow.datasets import checkerboard_contains, make_checkerboard
+
+    assert checkerboard_contains(make_checkerboard(5000, random_state=0)).all()
+    # centres of the 16 cells of side 2 on [-4, 4]^2: filled where the cell indices sum to an even number
+    c = np.arange(-3.0, 4.0, 2.0)
+    centres = np.array([(a, b) for a in c for b in c])
+    cells = np.floor(centres / 2.0)
+    np.testing.assert_array_equal(checkerboard_contains(centres), (cells.sum(1) % 2) == 0)
+    assert checkerboard_contains(centres).sum() == 8
+    assert not checkerboard_contains(np.array([[5.0, 0.5], [0.5, -4.5]])).any()  # off the board
+
+
+def test_moons_distance_is_zero_on_the_curves_and_exact_off_them():
+    from skqflow.datasets import make_two_moons, moons_distance
+
+    theta = np.linspace(0.1, np.pi - 0.1, 7)
+    on_outer = np.column_stack([np.cos(theta), np.sin(theta)]) * 2.0 + [-1.0, -0.2]
+    np.testing.assert_allclose(moons_distance(on_outer), 0.0, atol=2e-3)
+    # the top of the outer moon, moved up by 0.3: 0.3 from the outer curve, further from the inner one
+    top = np.array([[0.0, 2.0]]) + [-1.0, -0.2] + [0.0, 0.3]
+    np.testing.assert_allclose(moons_distance(top), 0.3, atol=1e-4)  # the curve is a fine polyline
+    # noiseless moons lie on the curves
+    np.testing.assert_allclose(moons_distance(make_two_moons(200, noise=0.0, random_state=0)), 0.0, atol=2e-3)
