@@ -97,7 +97,7 @@ def check_layers(sizes, name: str) -> tuple[int, ...]:
 def check_time(value, name: str) -> float:
     """A scalar time in [0, 1], or a ValueError naming the argument."""
     arr = np.asarray(value, dtype=object)
-    if value is None or isinstance(value, (bool, np.bool_)) or arr.ndim != 0:
+    if value is None or isinstance(value, (bool, np.bool_, str, bytes)) or arr.ndim != 0:
         raise ValueError(f"{name} must be a scalar time in [0, 1]; got {value!r}")
     try:
         t = float(value)

@@ -289,7 +289,7 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
             try:
                 history = fit_time_score(
                     net, train, times, n_epochs=self.n_epochs, batch_size=self.batch_size,
-                    lr=self.learning_rate_init, generator=gen, quadrature=self.quadrature,
+                    learning_rate_init=self.learning_rate_init, generator=gen, quadrature=self.quadrature,
                     weight_decay=self.weight_decay, validation=held,
                     on_epoch=None if report is None else (lambda e, m: report(RATIO_NET, e, m)),
                 )

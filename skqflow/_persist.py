@@ -498,6 +498,8 @@ class _Decoder:
         for name, v in attrs.items():
             if type(name) is not str or not _ATTR.match(name) or name.startswith("__") or name in params:
                 raise ValueError(f"bad attribute name {name!r} of {key}")
+            if hasattr(cls, name):  # a method or property of the class: a file may not shadow it
+                raise ValueError(f"attribute {name!r} of {key} would shadow a class member")
             setattr(est, name, self.decode(v))
         return est
 

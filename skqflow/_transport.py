@@ -414,7 +414,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
                 if not warm:
                     try:
                         losses = fit_flow_matching(
-                            field, zp_all, zq_all, coupling=self.init, init_steps=init_steps,
+                            field, zp_all, zq_all, init=self.init, init_steps=init_steps,
                             batch_size=batch_size, learning_rate_init=self.learning_rate_init, generator=gen,
                             report=report,
                         )
@@ -706,11 +706,11 @@ def _initial_records(losses, *, diverged=False) -> list[dict]:
 
 def _check_times(t) -> np.ndarray:
     """``t`` as a scalar or 1-D float array of times in [0, 1], or a ValueError naming ``t``."""
-    try:
-        times = np.asarray(t, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"t must be a time in [0, 1] or a 1-D array of such times; got {t!r}") from None
-    if t is None or times.ndim > 1 or times.size == 0:
+    raw = np.asarray(t)
+    if raw.dtype.kind not in "iuf":  # bools, strings, objects are not times
+        raise ValueError(f"t must be a time in [0, 1] or a 1-D array of such times; got {t!r}")
+    times = raw.astype(np.float64)
+    if times.ndim > 1 or times.size == 0:
         raise ValueError(
             f"t must be a time in [0, 1] or a non-empty 1-D array of such times; got {t!r}"
         )

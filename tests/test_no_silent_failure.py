@@ -161,6 +161,8 @@ def test_negative_mutual_info_warns(monkeypatch, offset):
         (lambda f, X: f.interpolate(X, [[0.1, 0.2]]), "t must be a time"),
         (lambda f, X: f.interpolate(X, "soon"), "t must be a time"),
         (lambda f, X: f.interpolate(X, 0.5, start=None), "start must be a scalar time"),
+        (lambda f, X: f.interpolate(X, True), "t must be a time"),
+        (lambda f, X: f.interpolate(X, 0.5, start="0.5"), "start must be a scalar time"),
     ],
 )
 def test_interpolate_messages_name_the_argument(fitted, data, call, match):

@@ -433,6 +433,7 @@ def test_malformed_trees_fail_cleanly(flow_xy, tmp_path):
         lambda t: set_arg(t["attrs"]["field_"]["args"], "n_features", 5),  # weights of the wrong shape
         lambda t: set_arg(t["attrs"]["field_"]["args"], "hidden_layer_sizes", [10**9]),  # huge, never built
         lambda t: t["attrs"]["field_"]["state"].popitem(),  # a missing weight
+        lambda t: t["attrs"].update(transform=1.0),  # would hide the transform method
     ]
     for edit in edits:
         skqflow.save(flow_xy, path)

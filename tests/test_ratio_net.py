@@ -24,7 +24,7 @@ def test_fresh_snapshots_are_drawn_once_per_epoch_and_learn_the_ratio():
 
     net = TimeScoreNet(1, (32, 32), "softplus").double()
     times = torch.linspace(0.0, 1.0, len(shifts), dtype=torch.float64)
-    history = fit_time_score(net, draw, times, n_epochs=15, batch_size=256, lr=3e-3, generator=gen)
+    history = fit_time_score(net, draw, times, n_epochs=15, batch_size=256, learning_rate_init=3e-3, generator=gen)
     assert len(calls) == len(history) == 15
     # log N(x; 1, 1) - log N(x; 0, 1) = x - 1/2
     x = torch.linspace(-1.0, 2.0, 7, dtype=torch.float64).reshape(-1, 1)
@@ -42,5 +42,5 @@ def test_snapshot_sizes_must_not_change_between_epochs():
     net = TimeScoreNet(1, (8,), "softplus").double()
     times = torch.tensor([0.0, 1.0], dtype=torch.float64)
     with pytest.raises(ValueError, match="sizes changed"):
-        fit_time_score(net, draw, times, n_epochs=3, batch_size=50, lr=1e-3, generator=gen)
+        fit_time_score(net, draw, times, n_epochs=3, batch_size=50, learning_rate_init=1e-3, generator=gen)
     assert math.isfinite(sum(p.sum().item() for p in net.parameters()))

@@ -48,7 +48,7 @@ def fit_flow_matching(
     x_p: Tensor,
     x_q: Tensor,
     *,
-    coupling: str,
+    init: str,
     init_steps: int,
     batch_size: int,
     learning_rate_init: float,
@@ -59,11 +59,11 @@ def fit_flow_matching(
 
     Exactly ``init_steps`` optimizer steps, in passes over the larger sample
     (the last pass may stop early); one loss is returned per pass.
-    ``coupling`` picks how ``x0`` and ``x1`` are paired inside each batch (a
+    ``init`` picks how ``x0`` and ``x1`` are paired inside each batch (a
     key of :data:`~.coupling.COUPLINGS`). The learning rate decays on a cosine
     schedule to zero over all steps.
     """
-    pair = COUPLINGS[coupling]
+    pair = COUPLINGS[init]
     n_batches = math.ceil(max(len(x_p), len(x_q)) / batch_size)
     n_epochs = math.ceil(init_steps / n_batches)
     optimizer = torch.optim.Adam(field.parameters(), lr=learning_rate_init)

@@ -108,7 +108,7 @@ def fit_time_score(
     *,
     n_epochs: int,
     batch_size: int,
-    lr: float,
+    learning_rate_init: float,
     generator: torch.Generator,
     quadrature: str = "gauss",
     weight_decay: float = 0.0,
@@ -148,7 +148,7 @@ def fit_time_score(
     n = max(sizes)
     n_batches = -(-n // batch_size)
     t0, t1 = times[:-1], times[1:]
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate_init, weight_decay=weight_decay)
 
     def batches():
         current = pending.pop() if pending else draw()
