@@ -454,6 +454,27 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         logit = self.predict_log_ratio(X).astype(np.float64) + prior
         return float(-np.mean(np.logaddexp(0.0, np.where(is_q, -logit, logit))))
 
+    def set_params(self, **params):
+        """Set the parameters of this estimator, including those of its flow.
+
+        With ``flow=None`` (the default flow), a nested ``flow__<name>``
+        parameter first makes the default :class:`OTFlowTransformer` explicit,
+        so that ``GridSearchCV(est, {"flow__gamma": [...]})`` works on the
+        estimator as constructed.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, ``flow__<name>`` for the flow's.
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        if self.flow is None and "flow" not in params and any(k.startswith("flow__") for k in params):
+            self.flow = OTFlowTransformer()
+        return super().set_params(**params)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = False

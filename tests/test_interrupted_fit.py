@@ -120,7 +120,7 @@ def test_interrupted_density_ratio_fit_keeps_the_previous_state(data, monkeypatc
     module = torch_flow if phase == "flow" else torch_ratio
     _interrupt_on_call(monkeypatch, module, 1)
     with pytest.raises(KeyboardInterrupt):
-        est.fit(X[::2], y[::2])
+        est.fit(X[::3], y[::3])
     _assert_same(_snapshot(est), before)
     np.testing.assert_array_equal(est.predict_log_ratio(X[:20]), out_before)
 
