@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet "torch==2.13.0"
-python -m pip install --quiet -e ".[test,plot,da]"
+python -m pip install --quiet -e ".[test,plot,da,cluster]"
 python -m ruff check .
 python -m pytest -q -m "not slow"
