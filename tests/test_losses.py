@@ -89,3 +89,22 @@ def test_select_epoch_never_picks_a_non_finite_loss():
     epochs = _epochs([1.0, 0.9, 0.95])
     epochs[2] = [torch.full((4000,), float("nan"), dtype=torch.float64)]
     assert select_epoch(epochs) == 1
+
+
+def test_monge_gap_is_zero_for_optimal_maps_and_positive_otherwise():
+    from skqflow._torch.losses import monge_gap
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 2, generator=gen, dtype=torch.float64)
+    A = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)  # SPD: the gradient of a convex map
+    assert float(monge_gap(x, x @ A + torch.tensor([3.0, -1.0], dtype=torch.float64))) == pytest.approx(0, abs=1e-9)
+    R = torch.tensor([[0.0, -1.0], [1.0, 0.0]], dtype=torch.float64)  # a rotation by 90 degrees: not monotone
+    gap = float(monge_gap(x, x @ R.T))
+    assert gap > 0.5  # its own pairing costs 2 E|x|^2 = 4; the best assignment far less
+    # the gap is the own cost minus the optimal assignment cost (brute force on 6 rows)
+    import itertools
+
+    small, image = x[:6], (x[:6] @ R.T)
+    cost = torch.cdist(small, image).pow(2)
+    best = min(float(cost[range(6), list(p)].mean()) for p in itertools.permutations(range(6)))
+    assert float(monge_gap(small, image)) == pytest.approx(float(cost.diagonal().mean()) - best, abs=1e-12)

@@ -2,6 +2,7 @@
 points, continuity and composition, row independence."""
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -106,3 +107,13 @@ def test_torch_global_rng_untouched(gaussian_2d):
     before = torch.get_rng_state().clone()
     tiny_flow().fit(*stack(X_p, X_q))
     assert torch.equal(before, torch.get_rng_state())
+
+
+def test_monge_gap_of_the_flow_is_that_of_its_map_in_original_units(fitted_small, gaussian_2d):
+    from skqflow._torch.losses import monge_gap
+
+    _, X_p, _ = gaussian_2d
+    X = X_p[:150]
+    expected = float(monge_gap(torch.as_tensor(X), torch.as_tensor(fitted_small.transform(X))))
+    assert fitted_small.monge_gap(X) == pytest.approx(expected, rel=1e-4, abs=1e-7)
+    assert fitted_small.monge_gap(X) >= 0
