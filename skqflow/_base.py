@@ -57,7 +57,7 @@ def split_domains(X, y, *, min_rows: int = 2):
     classes = np.unique(y)
     if len(classes) == 1:
         raise ValueError(
-            f"y holds one domain label ({classes[0]!r}); rows of both domains are needed. In "
+            f"y holds one domain label ({classes.tolist()[0]!r}); rows of both domains are needed. In "
             "cross-validation this is a fold with one domain: stack the samples with "
             "skqflow.stack (it interleaves them, so consecutive folds hold both) or pass a "
             "splitter that keeps both, e.g. cv=StratifiedKFold(5, shuffle=True)"
