@@ -69,7 +69,32 @@ def _frozen_flow(flow):
     return flow.estimator if isinstance(flow, FrozenEstimator) else None
 
 
-class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
+class DefaultFlowMixin:
+    """``set_params`` for estimators whose ``flow`` defaults to None (a default flow)."""
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator, including those of its flow.
+
+        With ``flow=None`` (the default flow), a nested ``flow__<name>``
+        parameter first makes the default :class:`OTFlowTransformer` explicit,
+        so that ``GridSearchCV(est, {"flow__gamma": [...]})`` works on the
+        estimator as constructed.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, ``flow__<name>`` for the flow's.
+
+        Returns
+        -------
+        self : estimator instance
+        """
+        if self.flow is None and "flow" not in params and any(k.startswith("flow__") for k in params):
+            self.flow = OTFlowTransformer()
+        return super().set_params(**params)
+
+
+class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator):
     """Log density ratio ``log q(x) / p(x)`` accumulated along an OT flow.
 
     The fitted :class:`OTFlowTransformer` carries P to Q through a chain of
@@ -453,27 +478,6 @@ class InfinitesimalDensityRatio(TorchStateMixin, BaseEstimator):
         prior = np.log(max(n_q, 1) / max(len(y) - n_q, 1))
         logit = self.predict_log_ratio(X).astype(np.float64) + prior
         return float(-np.mean(np.logaddexp(0.0, np.where(is_q, -logit, logit))))
-
-    def set_params(self, **params):
-        """Set the parameters of this estimator, including those of its flow.
-
-        With ``flow=None`` (the default flow), a nested ``flow__<name>``
-        parameter first makes the default :class:`OTFlowTransformer` explicit,
-        so that ``GridSearchCV(est, {"flow__gamma": [...]})`` works on the
-        estimator as constructed.
-
-        Parameters
-        ----------
-        **params : dict
-            Estimator parameters, ``flow__<name>`` for the flow's.
-
-        Returns
-        -------
-        self : estimator instance
-        """
-        if self.flow is None and "flow" not in params and any(k.startswith("flow__") for k in params):
-            self.flow = OTFlowTransformer()
-        return super().set_params(**params)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

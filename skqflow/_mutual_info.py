@@ -13,9 +13,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import TorchStateMixin, atomic_fit, warn_non_finite
-from ._density_ratio import RATIO_NET_CONSTRAINTS, InfinitesimalDensityRatio
+from ._density_ratio import RATIO_NET_CONSTRAINTS, DefaultFlowMixin, InfinitesimalDensityRatio
 from ._stack import stack
-from ._transport import OTFlowTransformer
 
 __all__ = ["MutualInformationEstimator"]
 
@@ -51,7 +50,7 @@ def _warn_if_implausible(mi: float, std: float) -> None:
         )
 
 
-class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
+class MutualInformationEstimator(DefaultFlowMixin, TorchStateMixin, BaseEstimator):
     """Mutual information between two multivariate variables, from density ratios.
 
     P is the joint distribution of ``[X, y]`` (the rows as given) and Q the
@@ -268,27 +267,6 @@ class MutualInformationEstimator(TorchStateMixin, BaseEstimator):
         mutual_info : float
         """
         return float(np.mean(self.pointwise_mutual_info(X, y)))
-
-    def set_params(self, **params):
-        """Set the parameters of this estimator, including those of its flow.
-
-        With ``flow=None`` (the default flow), a nested ``flow__<name>``
-        parameter first makes the default :class:`OTFlowTransformer` explicit,
-        so that ``GridSearchCV(est, {"flow__gamma": [...]})`` works on the
-        estimator as constructed.
-
-        Parameters
-        ----------
-        **params : dict
-            Estimator parameters, ``flow__<name>`` for the flow's.
-
-        Returns
-        -------
-        self : estimator instance
-        """
-        if self.flow is None and "flow" not in params and any(k.startswith("flow__") for k in params):
-            self.flow = OTFlowTransformer()
-        return super().set_params(**params)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
