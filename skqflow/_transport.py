@@ -604,9 +604,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         X = self._check_X(X)
         fmap, scaler = torch_view(self)
         cost = float(fmap.kinetic(scaler.to_tensor(X)).double().mean()) * scaler.scale**2
-        if not np.isfinite(cost):
-            warnings.warn("transport_cost is NaN or infinite although X is finite", RuntimeWarning, stacklevel=2)
-        return cost
+        return float(warn_non_finite(np.array([cost]), "transport_cost")[0])
 
     @with_torch_threads(_own_threads)
     def monge_gap(self, X):
@@ -676,10 +674,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         zp, zq = scaler.to_tensor(X_p), scaler.to_tensor(X_q)
         with torch.no_grad():
             d = energy_distance(fmap.push(zp, 0.0, 1.0), zq) + energy_distance(fmap.push(zq, 1.0, 0.0), zp)
-        score = -float(d) * scaler.scale
-        if not np.isfinite(score):
-            warnings.warn("score is NaN or infinite although X is finite", RuntimeWarning, stacklevel=2)
-        return score
+        return float(warn_non_finite(np.array([-float(d) * scaler.scale]), "score")[0])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -51,6 +51,19 @@ def fast_ratio(**overrides):
     return {**params, **overrides}
 
 
+def count_calls(monkeypatch, owner, name):
+    """Replace ``owner.name`` by a wrapper that counts its calls; returns the counter dict."""
+    calls = {"n": 0}
+    real = getattr(owner, name)
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls
+
+
 @pytest.fixture
 def one_torch_thread():
     """Run torch on one thread for the test (restored afterwards).

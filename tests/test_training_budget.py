@@ -9,7 +9,7 @@ from skqflow import OTFlowTransformer, stack
 from skqflow._transport import auto_batch_size, auto_init_steps
 from skqflow.datasets import make_gaussian_pair
 
-from .conftest import FAST
+from .conftest import FAST, count_calls
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +26,7 @@ def test_auto_rules(n_rows, steps, batch):
 
 @pytest.mark.parametrize("init_steps, batch_size, passes", [(7, 64, 1), (8, 64, 2), (20, 64, 3), (5, 400, 5)])
 def test_init_steps_is_the_number_of_optimizer_steps(data, monkeypatch, init_steps, batch_size, passes):
-    calls = {"n": 0}
-    real = torch_flow.flow_matching_loss
-
-    def counting(*args, **kwargs):
-        calls["n"] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(torch_flow, "flow_matching_loss", counting)
+    calls = count_calls(monkeypatch, torch_flow, "flow_matching_loss")
     flow = OTFlowTransformer(**{**FAST, "max_iter": 0, "init_steps": init_steps, "batch_size": batch_size})
     flow.fit(*data)
     assert calls["n"] == init_steps  # 400 rows a side: 7 batches of 64 a pass

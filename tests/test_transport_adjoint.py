@@ -6,19 +6,12 @@ import torchdiffeq
 from skqflow import stack
 from skqflow.datasets import make_gaussian_pair
 
-from .conftest import tiny_flow
+from .conftest import count_calls, tiny_flow
 
 
 def test_adjoint_is_used_and_agrees_with_backprop(monkeypatch):
     X, y = stack(*make_gaussian_pair(2, random_state=0).sample(300, random_state=1))
-    calls = {"n": 0}
-    real = torchdiffeq.odeint_adjoint
-
-    def counting(*args, **kwargs):
-        calls["n"] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(torchdiffeq, "odeint_adjoint", counting)
+    calls = count_calls(monkeypatch, torchdiffeq, "odeint_adjoint")
     params = dict(max_iter=1, refine_epochs=2, validation_fraction=0.0, dtype="float64")
     plain = tiny_flow(**params).fit(X, y)
     assert calls["n"] == 0
