@@ -259,3 +259,21 @@ def test_warm_start_keeps_one_kept_record(data):
     flow = OTFlowTransformer(**FAST).fit(X, y)
     flow.set_params(warm_start=True).fit(X, y)
     assert sum(bool(r.get("kept")) for r in flow.history_) == 1
+
+
+def test_a_blow_up_stops_training_within_a_few_steps():
+    """The host reads the losses every CHECK_EVERY steps, not only at the end of an epoch."""
+    from skqflow._torch.train import CHECK_EVERY
+
+    net = torch.nn.Linear(1, 1)
+    seen = {"n": 0}
+
+    def loss(_):
+        seen["n"] += 1
+        out = net(torch.ones(1, 1)).sum()
+        return out - out.detach() + (1.0 if seen["n"] < 3 else 1e9)  # blows up at the 3rd batch
+
+    phase = Phase([net], torch.optim.SGD(net.parameters(), lr=0.1), lambda: range(10 * CHECK_EVERY), loss)
+    with pytest.raises(TrainingDiverged):
+        run_epochs(phase, 1)
+    assert seen["n"] <= CHECK_EVERY  # stopped at the first check, not after all 160 batches
