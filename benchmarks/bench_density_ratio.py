@@ -1,7 +1,9 @@
-"""Benchmark: log density ratio between two 2-D Gaussian mixtures (paper section 4.2).
+"""Benchmark: log density ratio between two samples with an exact log ratio (paper section 4.2).
 
-``skqflow.datasets.make_gaussian_mixture_pair()``: P has three components and
-Q two, partly overlapping, with the exact ``log q(x) - log p(x)``
+``--task mixture`` (default), ``skqflow.datasets.make_gaussian_mixture_pair()``:
+2-D, P has three components and Q two, partly overlapping. ``--task gaussian``
+and ``gaussian8``: ``make_gaussian_pair(n_features=2 or 8)``, Gaussians shifted
+and stretched. Each pair has the exact ``log q(x) - log p(x)``
 (``pair.log_ratio``). Every method is fitted on ``--n-samples`` rows of each
 side and scored on ``--n-test`` fresh rows of P and ``--n-test`` fresh rows
 of Q against the exact log-ratio.
@@ -77,10 +79,25 @@ COLUMNS = (
 )
 
 
-def make_data(n, n_test, seed, pair_seed):
-    from skqflow.datasets import make_gaussian_mixture_pair
+#: Tasks: name -> (description, builder of the pair from --pair-seed).
+TASKS = {
+    "mixture": "2-D Gaussian mixtures, P three components, Q two (make_gaussian_mixture_pair)",
+    "gaussian": "2-D Gaussians, shifted and stretched (make_gaussian_pair(n_features=2))",
+    "gaussian8": "8-D Gaussians, shifted and stretched (make_gaussian_pair(n_features=8))",
+}
 
-    pair = make_gaussian_mixture_pair(random_state=pair_seed)
+
+def make_pair(task, pair_seed):
+    from skqflow.datasets import make_gaussian_mixture_pair, make_gaussian_pair
+
+    if task == "mixture":
+        return make_gaussian_mixture_pair(random_state=pair_seed)
+    n_features = {"gaussian": 2, "gaussian8": 8}[task]
+    return make_gaussian_pair(n_features=n_features, random_state=0 if pair_seed is None else pair_seed)
+
+
+def make_data(n, n_test, seed, pair_seed, task="mixture"):
+    pair = make_pair(task, pair_seed)
     X_p, X_q = pair.sample(n, random_state=seed)
     E_p, E_q = pair.sample(n_test, random_state=seed + 1)
     return pair, X_p, X_q, E_p, E_q
@@ -191,6 +208,7 @@ def main(argv=None):
     ap.add_argument("--n-samples", type=int, help="training rows per side (default 10000; quick: 500)")
     ap.add_argument("--n-test", type=int, help="test rows per side (default 5000; quick: 300)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--task", choices=sorted(TASKS), default="mixture", help="the pair P, Q (default mixture)")
     ap.add_argument(
         "--pair-seed",
         type=int,
@@ -276,7 +294,7 @@ def main(argv=None):
         except Exception as exc:  # noqa: BLE001
             skq_status = f"skqflow unavailable ({type(exc).__name__}: {exc})"
 
-    pair, X_p, X_q, E_p, E_q = make_data(args.n_samples, args.n_test, args.seed, args.pair_seed)
+    pair, X_p, X_q, E_p, E_q = make_data(args.n_samples, args.n_test, args.seed, args.pair_seed, args.task)
     E = np.concatenate([E_p, E_q])
     truth = pair.log_ratio(E)
     machine = B.machine_info()
@@ -284,6 +302,7 @@ def main(argv=None):
         "n_samples": args.n_samples,
         "n_test": args.n_test,
         "seed": args.seed,
+        "task": args.task,
         "pair_seed": args.pair_seed,
         "methods": methods,
         "match_time": match,
@@ -307,9 +326,9 @@ def main(argv=None):
     }
     lines = [
         (
-            f"# Gaussian-mixture log-ratio benchmark: n={args.n_samples} rows a side, {args.n_test} test "
-            f"rows a side, seed={args.seed}, {machine['cpu_count']} CPUs, torch {machine.get('torch')} "
-            f"({torch.get_num_threads()} threads), {machine['date']}"
+            f"# log-ratio benchmark, task {args.task} ({TASKS[args.task]}): n={args.n_samples} rows a side, "
+            f"{args.n_test} test rows a side, seed={args.seed}, {machine['cpu_count']} CPUs, "
+            f"torch {machine.get('torch')} ({torch.get_num_threads()} threads), {machine['date']}"
         ),
         "# true log q/p on test rows: "
         + "; ".join(

@@ -35,6 +35,7 @@ __all__ = [
     "runtime_device",
     "sample_reference",
     "split_domains",
+    "split_sample_weight",
     "torch_seed",
     "torch_threads",
     "with_torch_threads",
@@ -75,6 +76,12 @@ def split_domains(X, y, *, min_rows: int = 2):
                 "of each domain are needed"
             )
     return classes, X_p, X_q
+
+
+def split_sample_weight(sample_weight: np.ndarray, y, classes) -> tuple[np.ndarray, np.ndarray]:
+    """The weights of the rows of P and of Q, split by the labels ``y`` as :func:`split_domains` splits ``X``."""
+    y = check_domain_labels(y, len(sample_weight))
+    return sample_weight[y == classes[0]], sample_weight[y == classes[1]]
 
 
 def check_domain_labels(y, n_rows: int) -> np.ndarray:

@@ -27,17 +27,28 @@ from ._base import (
     reference_is_seeded,
     sample_reference,
     split_domains,
+    split_sample_weight,
     torch_seed,
     warn_non_finite,
     with_torch_threads,
 )
-from ._torch.chains import SNAPSHOT_ROWS, training_chains
+from ._torch.chains import SNAPSHOT_ROWS, holdout_split, training_chains
 from ._torch.nn import ACTIVATIONS
-from ._torch.ratio import QUADRATURES, TimeScoreNet, fit_time_score, log_ratio
-from ._torch.train import RATIO_NET, TrainingDiverged
-from ._transport import OTFlowTransformer, torch_view
+from ._torch.ratio import (
+    OBJECTIVES,
+    QUADRATURES,
+    TimeScoreNet,
+    fit_time_score,
+    held_out_terms,
+    log_ratio,
+    select_epoch,
+)
+from ._torch.train import RATIO_NET, TrainingDiverged, phase_name
+from ._transport import OTFlowTransformer, check_weights, resample_by_weight, torch_view
 
 __all__ = ["InfinitesimalDensityRatio"]
+
+SINGLE = "single classifier"  # the candidate of method="auto" besides the chain
 
 # Parameters of the ratio net, shared with MutualInformationEstimator.
 RATIO_NET_CONSTRAINTS: dict = {
@@ -142,6 +153,25 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         cannot memorise them (one inverse ODE solve per epoch). A reference
         whose ``sample`` takes no ``random_state`` (a fitted
         ``GaussianMixture``) is drawn once, with a warning.
+    method : {"auto", "chain"}, default="auto"
+        ``"chain"``: the ratio net along the flow's chain, as above (the
+        paper's estimator). ``"auto"``: also train the same net as one
+        classifier of Q against P on the same rows, and keep the chain only
+        if its held-out loss (the implied classifier of Q against P on the
+        held-out rows) is smaller than the single classifier's by more than
+        one standard error; ``method_`` says which was kept. Where the flow
+        moves whole modes far (low-dimensional mixtures) the chain's
+        neighbouring snapshots lose their overlap and one classifier is
+        more accurate; where P and Q are far apart in many dimensions the
+        chain is. Needs held-out rows (``validation_fraction > 0``); without
+        them, or with ``n_intervals=1``, only the chain is trained.
+    objective : {"chain", "anchored", "multinomial"}, default="chain"
+        What the chain's net is trained on: ``"chain"``, neighbouring
+        snapshots only (logistic loss of each interval's integral);
+        ``"anchored"``, the same plus the whole integral as a classifier of
+        Q against P; ``"multinomial"``, one softmax classifier over all the
+        snapshots whose logits are the integrals from 0 (every pair of
+        snapshots compared; ``L / 2`` times the cost).
     n_epochs : int, default=50
         Training epochs of the ratio net.
     batch_size : int, default=256
@@ -174,8 +204,9 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         The fitted flow.
     net_ : torch.nn.Module
         The ratio net ``r(x, t)`` (inputs standardised like the flow's).
-    times_ : ndarray of shape (n_intervals + 1,)
-        Times of the snapshots, ``k / L``.
+    times_ : ndarray of shape (n_intervals + 1,) or (2,)
+        Times of the snapshots, ``k / L`` (``[0, 1]`` when the single
+        classifier was kept).
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -184,10 +215,18 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
     classes_ : ndarray of shape (2,) or None
         Domain labels (``classes_[1]`` is Q, the numerator); ``None`` when
         fitted against the flow's reference distribution.
+    method_ : {"chain", "single classifier"}
+        The ratio net kept (see ``method``).
+    held_out_loss_ : dict
+        Held-out loss of the classifier of Q against P implied by each net
+        trained (``"chain"`` and, with ``method="auto"``, ``"single
+        classifier"``); empty without held-out rows.
     history_ : list of dict
-        Per epoch of the ratio net: ``epoch``, ``loss`` and, with held-out
-        rows, ``validation_loss`` and ``selected`` (True for the epoch whose
-        weights were kept).
+        Per epoch of each ratio net trained: ``phase`` (``"ratio net"``),
+        ``direction`` (the net: ``"chain"`` or ``"single classifier"``),
+        ``epoch``, ``loss`` and, with held-out rows, ``validation_loss`` and
+        ``selected`` (True for the epoch whose weights were kept, in the net
+        that was kept).
 
     See Also
     --------
@@ -211,7 +250,11 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
     (3,)
     """
 
-    _parameter_constraints: dict = dict(RATIO_NET_CONSTRAINTS)
+    _parameter_constraints: dict = {
+        **RATIO_NET_CONSTRAINTS,
+        "method": [StrOptions({"auto", "chain"})],
+        "objective": [StrOptions(set(OBJECTIVES))],
+    }
 
     def __init__(
         self,
@@ -222,6 +265,8 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         activation="softplus",
         quadrature="gauss",
         snapshot_rows="alternate",
+        method="auto",
+        objective="chain",
         n_epochs=50,
         batch_size=256,
         learning_rate_init=1e-3,
@@ -236,6 +281,8 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         self.activation = activation
         self.quadrature = quadrature
         self.snapshot_rows = snapshot_rows
+        self.method = method
+        self.objective = objective
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -247,7 +294,7 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
     @atomic_fit
     @with_torch_threads(_flow_threads)
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, *, sample_q=None):
+    def fit(self, X, y=None, sample_weight=None, *, sample_q=None):
         """Fit the flow (unless frozen) and the ratio net.
 
         The fit is all or nothing: if it raises or is interrupted (Ctrl-C),
@@ -262,12 +309,25 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
             Two distinct domain labels, ``classes_[0]`` for P and
             ``classes_[1]`` for Q. ``None`` takes Q to be the flow's
             ``reference`` distribution (density-estimation mode).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: P and Q are the weighted
+            empirical measures of their rows (each domain's weights
+            normalised inside it). The flow (unless frozen) is fitted with
+            them (see :meth:`OTFlowTransformer.fit`), and the ratio net sees
+            each domain resampled once in proportion to the weights
+            (systematic resampling to as many rows as have a positive
+            weight: a row appears ``floor`` or ``ceil`` of its expected
+            count), so an integer weight acts, in distribution, as that many
+            copies of the row. Rows of weight zero are dropped; equal weights
+            within a domain give exactly the unweighted fit. With ``y=None``
+            the weights are those of the rows of P.
         sample_q : callable, default=None
             ``sample_q(n_samples, random_state=rng)`` draws fresh rows of Q
             (an array of shape (n_samples, n_features)), for example the
-            product of the marginals in mutual-information estimation. Only
-            ``snapshot_rows="pullback"`` uses it: every epoch then carries new
-            rows of Q back along the flow. In density-estimation mode the
+            product of the marginals in mutual-information estimation. The
+            pullback chain (``snapshot_rows="pullback"``) and the single
+            classifier of ``method="auto"`` use it: every epoch then sees new
+            rows of Q (carried back along the flow, for the chain). In density-estimation mode the
             reference is the sampler when its ``sample`` takes a
             ``random_state``.
 
@@ -278,11 +338,12 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         sizes = check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
+        sample_weight = check_weights(sample_weight, X)
         rng = check_random_state(self.random_state)
-        flow = self._fit_flow(X, y, rng)
+        flow = self._fit_flow(X, y, rng, sample_weight)
         if y is None:
-            classes, X_p = None, X
-            X_q = sample_reference(flow.reference, len(X), X.shape[1], rng)
+            classes, X_p = None, resample_by_weight(X, sample_weight, "X (P)", rng)
+            X_q = sample_reference(flow.reference, len(X_p), X.shape[1], rng)
             if reference_is_seeded(flow.reference):
                 sample_q = partial(sample_reference, flow.reference, n_features=X.shape[1])
             elif self.snapshot_rows == "pullback":
@@ -294,6 +355,10 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
                 )
         else:
             classes, X_p, X_q = split_domains(X, y)
+            if sample_weight is not None:
+                w_p, w_q = split_sample_weight(sample_weight, y, classes)
+                X_p = resample_by_weight(X_p, w_p, f"domain {classes[0]!r} (P)", rng)
+                X_q = resample_by_weight(X_q, w_q, f"domain {classes[1]!r} (Q)", rng)
             if flow.classes_ is not None and not np.array_equal(flow.classes_, classes):
                 raise ValueError(
                     f"the frozen flow was fitted on labels {flow.classes_.tolist()}, "
@@ -304,36 +369,61 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         draw_q = None if sample_q is None else (lambda n: scaler.to_tensor(sample_q(n, random_state=rng)))
         with torch_seed(rng, scaler.device) as gen:
             zp, zq = scaler.to_tensor(X_p), scaler.to_tensor(X_q)
+            (zp_fit, zq_fit), held = holdout_split([zp, zq], self.validation_fraction, gen)
             times = torch.linspace(0.0, 1.0, n_int + 1, dtype=zp.dtype, device=scaler.device)
-            train, held = training_chains(
-                self.snapshot_rows, fmap, zp, zq, n_int,
-                validation_fraction=self.validation_fraction, generator=gen, draw_q=draw_q,
-            )
-            net = TimeScoreNet(X.shape[1], sizes, self.activation).to(scaler.device, zp.dtype)
+            candidates = {
+                "chain": (training_chains(
+                    self.snapshot_rows, fmap, zp_fit, zq_fit, n_int, held=held, generator=gen, draw_q=draw_q,
+                ), times),
+            }
+            if self.method == "auto" and n_int > 1 and held is not None:
+                single = [zp_fit, zq_fit] if draw_q is None else (lambda: [zp_fit, draw_q(len(zq_fit))])
+                candidates[SINGLE] = ((single, list(held)), times[[0, -1]])
             report, close = make_reporter(self.verbose, {RATIO_NET: self.n_epochs})
+            nets, history = {}, []
             try:
-                history = fit_time_score(
-                    net, train, times, n_epochs=self.n_epochs, batch_size=self.batch_size,
-                    learning_rate_init=self.learning_rate_init, generator=gen, quadrature=self.quadrature,
-                    weight_decay=self.weight_decay, validation=held,
-                    on_epoch=None if report is None else (lambda e, m: report(RATIO_NET, e, m)),
-                )
-            except TrainingDiverged as exc:
-                history = []
-                warnings.warn(
-                    f"Training of the ratio net diverged ({exc}). Try a smaller learning_rate_init.",
-                    ConvergenceWarning, stacklevel=2,
-                )
+                for name, ((train, held_chain), grid) in candidates.items():
+                    nets[name] = TimeScoreNet(X.shape[1], sizes, self.activation).to(scaler.device, zp.dtype)
+                    records = self._train_net(nets[name], train, held_chain, grid, gen, report, name)
+                    history += [{"phase": RATIO_NET, "direction": name, **r} for r in records]
             finally:
                 close()
+            losses = {} if held is None else {
+                name: held_out_terms(nets[name], grid, *held, self.quadrature)
+                for name, (_, grid) in candidates.items()
+            }
+        # the single classifier unless the chain is better by more than a standard error
+        names = list(candidates)
+        chosen = names[select_epoch([losses[n] for n in names])] if len(names) > 1 else names[0]
+        for r in history:
+            r["selected"] = bool(r.get("selected")) and r["direction"] == chosen
         self.classes_ = classes
         self.flow_ = flow
-        self.net_ = net
+        self.net_ = nets[chosen]
+        self.method_ = chosen
+        self.held_out_loss_ = {n: float(sum(t.mean() for t in terms)) for n, terms in losses.items()}
         self.history_ = history
-        self.times_ = times.cpu().double().numpy()
+        self.times_ = candidates[chosen][1].cpu().double().numpy()
         return self
 
-    def _fit_flow(self, X, y, rng):
+    def _train_net(self, net, train, held, times, gen, report, name):
+        """Train one ratio net on a chain; its per-epoch records."""
+        phase = phase_name(RATIO_NET, name)
+        try:
+            return fit_time_score(
+                net, train, times, n_epochs=self.n_epochs, batch_size=self.batch_size,
+                learning_rate_init=self.learning_rate_init, generator=gen, quadrature=self.quadrature,
+                weight_decay=self.weight_decay, validation=held, objective=self.objective,
+                on_epoch=None if report is None else (lambda e, m: report(phase, e, m)),
+            )
+        except TrainingDiverged as exc:
+            warnings.warn(
+                f"Training of the ratio net ({name}) diverged ({exc}). Try a smaller learning_rate_init.",
+                ConvergenceWarning, stacklevel=3,
+            )
+            return []
+
+    def _fit_flow(self, X, y, rng, sample_weight=None):
         frozen = _frozen_flow(self.flow)
         if frozen is not None:
             check_is_fitted(frozen)
@@ -353,7 +443,7 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
             flow.set_params(random_state=int(rng.randint(0, 2**31 - 1)))
         if self.verbose and not flow.verbose:
             flow.set_params(verbose=self.verbose)
-        return flow.fit(X, y)
+        return flow.fit(X, y) if sample_weight is None else flow.fit(X, y, sample_weight=sample_weight)
 
     # ------------------------------------------------------------ predict
     def _check_X(self, X):
@@ -381,6 +471,12 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         X = self._check_X(X)
         t_start, t_end = check_time(t_start, "t_start"), check_time(t_end, "t_end")
         lo, hi = sorted((t_start, t_end))
+        if len(self.times_) == 2 and (lo, hi) != (0.0, 1.0) and lo != hi:
+            raise ValueError(
+                f"the ratio net is a single classifier of Q against P (method_={self.method_!r}), which "
+                f"knows only the whole interval: t_start={t_start} and t_end={t_end} need the chain "
+                "(method='chain' and n_intervals > 1)"
+            )
         inner = self.times_[(self.times_ > lo) & (self.times_ < hi)]
         grid = np.concatenate([[lo], inner, [hi]])
         _, scaler = torch_view(self.flow_)

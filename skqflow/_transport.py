@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._set_output import _wrap_data_with_container
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._base import (
     TORCH_DTYPES,
@@ -29,19 +29,27 @@ from ._base import (
     runtime_device,
     sample_reference,
     split_domains,
+    split_sample_weight,
     torch_seed,
     warn_non_finite,
     with_torch_threads,
 )
 from ._torch.chains import holdout_split
 from ._torch.coupling import COUPLINGS
-from ._torch.flow import RefineConfig, fit_flow_matching, heldout_monitor, refine
+from ._torch.flow import (
+    RefineConfig,
+    fit_flow_matching,
+    heldout_monitor,
+    refine,
+    weighted_energy_distance,
+    weighted_mean,
+)
 from ._torch.flowmap import FlowMap
-from ._torch.losses import energy_distance, monge_gap
+from ._torch.losses import monge_gap
 from ._torch.nn import ACTIVATIONS, MLP, VelocityField
-from ._torch.train import CLASSIFIER, INITIAL_FLOW, REFINEMENT, TrainingDiverged
+from ._torch.train import CLASSIFIER, INITIAL_FLOW, REFINEMENT, TrainingDiverged, weighted_indices
 
-__all__ = ["OTFlowTransformer", "torch_view"]
+__all__ = ["OTFlowTransformer", "check_weights", "resample_by_weight", "torch_view"]
 
 # A fitted flow whose transport cost exceeds this many times the cost of the
 # independent coupling (an upper bound on W2²), or whose push-forward mean is
@@ -83,6 +91,11 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
     those standardised units, so ``gamma`` has the same meaning whatever the
     scale of the data. One scale for all features keeps optimal transport
     maps optimal (per-feature scaling would not).
+
+    ``fit`` takes ``sample_weight``: P and Q are then the weighted empirical
+    measures of their rows (POT's ``a`` and ``b``), each domain's weights
+    normalised to sum to one, so that integer weights act as repeated rows
+    and rows of weight zero as absent rows.
 
     Parameters
     ----------
@@ -218,16 +231,20 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
     transport_cost_ : float
         Kinetic energy of the flow averaged over the training rows of P (the
         W2² estimate, original units); over a random 4096 of them when there
-        are more.
+        are more. A weighted mean under ``sample_weight``.
     inversion_error_ : float
         Mean squared round-trip error ``||T^{-1}(T(x)) - x||²`` over training
-        rows of both domains (original units; at most 4096 of each).
+        rows of both domains (original units; at most 4096 of each; weighted
+        means under ``sample_weight``).
     device_ : str
         Device the model was fitted on.
     shift_ : ndarray of shape (n_features,)
         Mean of the pooled rows; the networks see ``(X - shift_) / scale_``.
+        Under ``sample_weight``, the weighted mean (each domain keeping its
+        share of rows of positive weight).
     scale_ : float
-        Pooled standard deviation (one scale for all features).
+        Pooled standard deviation (one scale for all features); weighted
+        like ``shift_``.
     field_ : torch.nn.Module
         The velocity field ``f(x, t)`` (on standardised inputs).
     classifiers_ : list of torch.nn.Module
@@ -344,7 +361,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
     @atomic_fit
     @with_torch_threads(_own_threads)
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Learn the flow from P to Q.
 
         The fit is all or nothing: if it raises or is interrupted (Ctrl-C),
@@ -359,32 +376,57 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
             Two distinct domain labels: rows with ``classes_[0]`` are P, rows
             with ``classes_[1]`` are Q. ``None`` fits P = X against the
             ``reference`` distribution.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: P and Q become the weighted
+            empirical measures of their rows, each domain's weights
+            normalised to sum to one (scaling the weights of one domain
+            changes nothing). Every training batch draws its rows in
+            proportion to their weights (so an integer weight acts, in
+            distribution, as that many copies of the row), the held-out
+            criterion and the fitted metrics are weighted means, and the
+            standardisation uses the weighted mean and scale of each domain,
+            each domain keeping its share of rows. Rows of weight zero are
+            dropped, as if absent; weights equal within each domain give
+            exactly the unweighted fit. ``None``: every row weighs the same.
+            With ``y=None`` the weights are those of the rows of P.
 
         Returns
         -------
         self : OTFlowTransformer
             The fitted transformer.
+
+        Raises
+        ------
+        ValueError
+            If ``sample_weight`` has the wrong shape, a negative or
+            non-finite value, or fewer than two rows of positive weight in a
+            domain.
         """
         warm = self.warm_start and hasattr(self, "field_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not warm)
+        sample_weight = check_weights(sample_weight, X)
         sizes = check_layers(self.hidden_layer_sizes, "hidden_layer_sizes")
         clf_sizes = check_layers(self.classifier_hidden_layer_sizes, "classifier_hidden_layer_sizes")
         device = runtime_device(self.device_) if warm else resolve_device(self.device)
         dtype = next(self.field_.parameters()).dtype if warm else TORCH_DTYPES[self.dtype]
         check_scale(X, dtype)
         rng = check_random_state(self.random_state)
+        w_p = w_q = None
         if y is None:
-            classes, X_p = None, X
-            X_q = sample_reference(self.reference, len(X), X.shape[1], rng)
+            classes = None
+            X_p, w_p = _positive_rows(X, sample_weight, "X (P)", min_rows=2)
+            X_q = sample_reference(self.reference, len(X_p), X.shape[1], rng)
         else:
             classes, X_p, X_q = split_domains(X, y)
+            if sample_weight is not None:
+                w_p, w_q = split_sample_weight(sample_weight, y, classes)
+                X_p, w_p = _positive_rows(X_p, w_p, f"domain {classes.tolist()[0]!r} (P)", min_rows=2)
+                X_q, w_q = _positive_rows(X_q, w_q, f"domain {classes.tolist()[1]!r} (Q)", min_rows=2)
         if warm:
             self._check_warm_start(classes, sizes, clf_sizes)
             scaler = Standardiser(self.shift_, self.scale_, dtype, device)
         else:
-            pooled = np.concatenate([X_p, X_q]).astype(np.float64)
-            scale = float(np.sqrt(pooled.var(0).mean())) or 1.0
-            scaler = Standardiser(pooled.mean(0), scale, dtype, device)
+            scaler = _standardiser(X_p, X_q, w_p, w_q, dtype, device)
 
         n_rows = max(len(X_p), len(X_q))
         batch_size = auto_batch_size(n_rows) if self.batch_size == "auto" else self.batch_size
@@ -392,11 +434,12 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         start = time.perf_counter()
         with torch_seed(rng, device) as gen:
             zp_all, zq_all = scaler.to_tensor(X_p), scaler.to_tensor(X_q)
+            wp_all, wq_all = _weight_tensor(w_p, zp_all), _weight_tensor(w_q, zq_all)
             # The held-out rows only monitor the refinement: the initial flow
             # learns from every row.
             fraction = self.validation_fraction if self.max_iter > 0 else 0.0
-            zp, vp = _holdout(zp_all, fraction, gen)
-            zq, vq = _holdout(zq_all, fraction, gen)
+            zp, vp, wp, wp_held = _holdout(zp_all, fraction, gen, wp_all)
+            zq, vq, wq, wq_held = _holdout(zq_all, fraction, gen, wq_all)
             report, close = make_reporter(
                 self.verbose,
                 {INITIAL_FLOW: _n_passes(init_steps, n_rows, batch_size), REFINEMENT: self.refine_epochs,
@@ -416,7 +459,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
                         losses = fit_flow_matching(
                             field, zp_all, zq_all, init=self.init, init_steps=init_steps,
                             batch_size=batch_size, learning_rate_init=self.learning_rate_init, generator=gen,
-                            report=report,
+                            report=report, weights=(wp_all, wq_all),
                         )
                     except TrainingDiverged as exc:
                         history += _initial_records(exc.losses, diverged=True)
@@ -429,7 +472,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
                         classifiers = [MLP(X.shape[1], clf_sizes, self.activation).to(device, dtype) for _ in range(2)]
                     fmap = FlowMap(field, self._steps())
                     monitor = (
-                        heldout_monitor(fmap, classifiers, vp, vq, self.gamma, start)
+                        heldout_monitor(fmap, classifiers, vp, vq, self.gamma, start, weights=(wp_held, wq_held))
                         if vp is not None and vq is not None else None
                     )
                     for record in history:  # one kept state: the one this refinement keeps
@@ -437,7 +480,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
                     try:
                         records = refine(
                             field, classifiers, zp, zq, self._refine_config(batch_size), gen,
-                            monitor=monitor, report=report,
+                            monitor=monitor, report=report, weights=(wp, wq),
                         )
                     except TrainingDiverged as exc:
                         history += [{"phase": REFINEMENT, **r} for r in exc.history]
@@ -455,11 +498,14 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
             )
         fmap = FlowMap(field, self._steps())
         # The fitted metrics are estimated on at most _METRIC_ROWS rows of each side.
-        zp_m, zq_m = _subsample(zp_all, gen), _subsample(zq_all, gen)
+        (zp_m, wp_m), (zq_m, wq_m) = _subsample(zp_all, gen, wp_all), _subsample(zq_all, gen, wq_all)
         with torch.no_grad():
             pushed, energy = fmap.transport(zp_m)
-            round_trip = 0.5 * (fmap.round_trip_error(zp_m, 0.0).mean() + fmap.round_trip_error(zq_m, 1.0).mean())
-        _check_sanity(pushed, energy, zp_m, zq_m, gen)
+            round_trip = 0.5 * (
+                weighted_mean(fmap.round_trip_error(zp_m, 0.0), wp_m)
+                + weighted_mean(fmap.round_trip_error(zq_m, 1.0), wq_m)
+            )
+        _check_sanity(pushed, energy, zp_m, zq_m, gen, (wp_m, wq_m))
 
         # Commit the fitted state in one step.
         self.classes_ = classes
@@ -472,7 +518,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         self.n_iter_ = sum(
             1 for r in history if r["phase"] == INITIAL_FLOW or r.get("direction", "initial") != "initial"
         )
-        self.transport_cost_ = float(energy.double().mean()) * scaler.scale**2
+        self.transport_cost_ = float(weighted_mean(energy.double(), wp_m)) * scaler.scale**2
         self.inversion_error_ = float(round_trip) * scaler.scale**2
         return self
 
@@ -633,7 +679,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         return float(monge_gap(Z, fmap.push(Z))) * scaler.scale**2
 
     @with_torch_threads(_own_threads)
-    def score(self, X, y=None):
+    def score(self, X, y=None, sample_weight=None):
         """Minus the symmetric held-out energy distance of the two push-forwards.
 
         ``-(D(T(X_P), X_Q) + D(T^{-1}(X_Q), X_P))`` with ``D`` the energy
@@ -649,16 +695,22 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         y : array-like of shape (n_samples,), default=None
             Domain labels (the ``classes_`` of ``fit``); ``None`` compares
             with fresh samples of the reference.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: the energy distances are then
+            those of the weighted empirical measures (each domain's weights
+            normalised to sum to one), as in ``fit``.
 
         Returns
         -------
         score : float
         """
         X = self._check_X(X)
+        sample_weight = check_weights(sample_weight, X)
+        w_p = w_q = None
         if self.classes_ is None:
             if y is not None:
                 raise ValueError("y must be None: the flow was fitted against its reference distribution")
-            X_p = X
+            X_p, w_p = _positive_rows(X, sample_weight, "X (P)", min_rows=1)
             # a fixed draw, so that the score of the same rows is always the same
             X_q = sample_reference(self.reference, len(X), X.shape[1], np.random.RandomState(0))
         elif y is None:
@@ -670,10 +722,17 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
             classes, X_p, X_q = split_domains(X, y, min_rows=1)
             if not np.array_equal(classes, self.classes_):
                 raise ValueError(f"y holds labels {classes.tolist()}, fit saw {self.classes_.tolist()}")
+            if sample_weight is not None:
+                w_p, w_q = split_sample_weight(sample_weight, y, classes)
+                X_p, w_p = _positive_rows(X_p, w_p, f"domain {classes.tolist()[0]!r} (P)", min_rows=1)
+                X_q, w_q = _positive_rows(X_q, w_q, f"domain {classes.tolist()[1]!r} (Q)", min_rows=1)
         fmap, scaler = torch_view(self)
         zp, zq = scaler.to_tensor(X_p), scaler.to_tensor(X_q)
+        wp, wq = _weight_tensor(w_p, zp), _weight_tensor(w_q, zq)
         with torch.no_grad():
-            d = energy_distance(fmap.push(zp, 0.0, 1.0), zq) + energy_distance(fmap.push(zq, 1.0, 0.0), zp)
+            d = weighted_energy_distance(fmap.push(zp, 0.0, 1.0), zq, (wp, wq)) + weighted_energy_distance(
+                fmap.push(zq, 1.0, 0.0), zp, (wq, wp)
+            )
         return float(warn_non_finite(np.array([-float(d) * scaler.scale]), "score")[0])
 
     def __sklearn_tags__(self):
@@ -690,11 +749,92 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
 _METRIC_ROWS = 4096
 
 
-def _subsample(z, gen):
-    """At most ``_METRIC_ROWS`` rows of ``z``, drawn at random (all rows when fewer)."""
+def _subsample(z, gen, w=None):
+    """At most ``_METRIC_ROWS`` rows of ``z`` drawn at random (all rows when fewer), with their weights ``w``."""
     if len(z) <= _METRIC_ROWS:
-        return z
-    return z[torch.randperm(len(z), generator=gen)[:_METRIC_ROWS].to(z.device)]
+        return z, w
+    i = torch.randperm(len(z), generator=gen)[:_METRIC_ROWS].to(z.device)
+    return z[i], (None if w is None else w[i])
+
+
+def check_weights(sample_weight, X):
+    """``sample_weight`` as a float64 array of one non-negative finite weight per row of ``X`` (or None)."""
+    if sample_weight is None:
+        return None
+    return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+
+
+def _positive_rows(X, weights, domain: str, *, min_rows: int):
+    """The rows of one domain with positive weight, and their weights (None when all equal).
+
+    Rows of weight zero are dropped (they are absent from the weighted
+    measure); weights equal on every kept row define the unweighted measure,
+    so they come back as None and the fit takes the unweighted path.
+
+    Raises
+    ------
+    ValueError
+        If fewer than ``min_rows`` rows have a positive weight.
+    """
+    if weights is None:
+        return X, None
+    keep = weights > 0
+    n_kept = int(keep.sum())
+    if n_kept == 0:
+        raise ValueError(
+            f"sample_weight is zero on every row of {domain}; each domain needs rows of positive weight"
+        )
+    if n_kept < min_rows:
+        raise ValueError(
+            f"{domain} has {n_kept} row(s) of positive sample_weight; at least {min_rows} are needed"
+        )
+    if n_kept < len(X):
+        X, weights = X[keep], weights[keep]
+    if np.all(weights == weights[0]):
+        return X, None
+    return X, weights / weights.max()  # in (0, 1]: sums cannot overflow
+
+
+def resample_by_weight(X, weights, domain: str, rng):
+    """The rows of one domain resampled once in proportion to ``weights``.
+
+    Systematic resampling (:func:`~skqflow._torch.train.weighted_indices`) to
+    as many rows as have a positive weight, so a row appears the floor or
+    the ceiling of its expected count. ``weights=None``, or equal positive
+    weights, returns ``X`` itself and leaves ``rng`` untouched. Raises like
+    :func:`_positive_rows`.
+    """
+    X, weights = _positive_rows(X, weights, domain, min_rows=2)
+    if weights is None:
+        return X
+    gen = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
+    return X[weighted_indices(torch.as_tensor(weights), len(X), gen).numpy()]
+
+
+def _weight_tensor(weights, like):
+    """Weights as a tensor on ``like``'s device (None stays None)."""
+    return None if weights is None else torch.as_tensor(weights, dtype=torch.float64).to(like.device)
+
+
+def _standardiser(X_p, X_q, w_p, w_q, dtype, device) -> Standardiser:
+    """Centre on the pooled mean, scale by the pooled standard deviation (one scale).
+
+    With weights, each domain keeps its share of rows and its rows count by
+    their weights inside it.
+    """
+    pooled = np.concatenate([X_p, X_q]).astype(np.float64)
+    if w_p is None and w_q is None:
+        scale = float(np.sqrt(pooled.var(0).mean())) or 1.0
+        return Standardiser(pooled.mean(0), scale, dtype, device)
+    w = np.concatenate([_shares(w_p, len(X_p)), _shares(w_q, len(X_q))])
+    shift = np.average(pooled, axis=0, weights=w)
+    scale = float(np.sqrt(np.average((pooled - shift) ** 2, axis=0, weights=w).mean())) or 1.0
+    return Standardiser(shift, scale, dtype, device)
+
+
+def _shares(weights, n: int) -> np.ndarray:
+    """``n`` row weights that sum to ``n``: ``weights`` rescaled, or ones when None."""
+    return np.ones(n) if weights is None else weights * (n / weights.sum())
 
 
 def auto_init_steps(n_rows: int) -> int:
@@ -740,25 +880,33 @@ def _check_times(t) -> np.ndarray:
     return times
 
 
-def _holdout(z, fraction, gen):
-    """``(train, held)`` rows of one sample; ``held`` is None when there are too few rows."""
-    train, held = holdout_split([z], fraction, gen)
-    return (train[0], held[0]) if held is not None else (z, None)
+def _holdout(z, fraction, gen, w=None):
+    """``(train, held, w_train, w_held)``: rows of one sample and their weights ``w`` (or None).
+
+    ``held`` (and ``w_held``) is None when there are too few rows.
+    """
+    if w is None:
+        train, held = holdout_split([z], fraction, gen)
+        return (train[0], held[0], None, None) if held is not None else (z, None, None, None)
+    train, held = holdout_split([z, w], fraction, gen)
+    return (train[0], held[0], train[1], held[1]) if held is not None else (z, None, w, None)
 
 
-def _check_sanity(pushed, energy, zp, zq, gen) -> None:
+def _check_sanity(pushed, energy, zp, zq, gen, weights=(None, None)) -> None:
     """Warn when a fitted flow is absurd against the data's scale (standardised units).
 
     The transport cost of any reasonable flow is far below ``_ABSURD_COST_FACTOR``
     times that of the independent coupling, and the mean of ``T(P)`` is within
     the typical distance between a row of P and a row of Q of the mean of Q.
+    ``weights`` (of ``zp`` and ``zq``, or None) make every mean a weighted one.
     """
+    wp, wq = weights
     n = min(len(zp), len(zq), 4096)
-    i = torch.randperm(len(zp), generator=gen)[:n].to(zp.device)
-    j = torch.randperm(len(zq), generator=gen)[:n].to(zq.device)
+    i = _draw_rows(len(zp), n, gen, wp).to(zp.device)
+    j = _draw_rows(len(zq), n, gen, wq).to(zq.device)
     independent = float((zp[i] - zq[j]).pow(2).sum(1).double().mean())
-    cost = float(energy.double().mean())
-    offset = float((pushed.double().mean(0) - zq.double().mean(0)).pow(2).sum())
+    cost = float(weighted_mean(energy.double(), wp))
+    offset = float((weighted_mean(pushed.double(), wp) - weighted_mean(zq.double(), wq)).pow(2).sum())
     problems = []
     if not np.isfinite(cost) or cost > _ABSURD_COST_FACTOR * independent:
         problems.append(f"its transport cost is {cost:.3g} against {independent:.3g} for independent pairing")
@@ -776,3 +924,10 @@ def _check_sanity(pushed, energy, zp, zq, gen) -> None:
             stacklevel=3,
         )
 
+
+
+def _draw_rows(n_rows, n, gen, weights):
+    """``n`` distinct random rows of ``n_rows``, or ``n`` rows drawn in proportion to ``weights``."""
+    if weights is None:
+        return torch.randperm(n_rows, generator=gen)[:n]
+    return weighted_indices(weights, n, gen)

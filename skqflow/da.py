@@ -29,7 +29,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._base import atomic_fit
 from ._density_ratio import InfinitesimalDensityRatio
@@ -85,11 +85,13 @@ def _source_target(adapter, X, sample_domain, *, fitting, allow_source=True):
     return X, source
 
 
-def _fit_template(template, kind, name, X, source):
+def _fit_template(template, kind, name, X, source, sample_weight=None):
     """Clone ``template`` (None: ``kind()``) and fit it from the source rows to the target rows.
 
     A :class:`~sklearn.frozen.FrozenEstimator` is used as it is, after checking
     that it wraps a fitted ``kind`` with the right number of features.
+    ``sample_weight`` (one per row of ``X``, or None) is passed to the fit,
+    in the stacked order.
     """
     inner = getattr(template, "estimator", template)
     if template is not None and not isinstance(inner, kind):
@@ -103,7 +105,18 @@ def _fit_template(template, kind, name, X, source):
             raise ValueError(
                 f"X has {X.shape[1]} features, but the frozen {name} was fitted on {inner.n_features_in_}"
             )
-    return clone(kind() if template is None else template).fit(*stack(X[source], X[~source]))
+    estimator = clone(kind() if template is None else template)
+    X_stacked, y_stacked = stack(X[source], X[~source])
+    if sample_weight is None:
+        return estimator.fit(X_stacked, y_stacked)
+    if inner is not template:
+        raise ValueError(
+            f"sample_weight cannot reach the frozen {name}: it is already fitted; "
+            "unfreeze it, or do not route sample_weight to this adapter"
+        )
+    # stack orders the rows by domain and position only, so the weights follow the same order
+    w = sample_weight.reshape(-1, 1)
+    return estimator.fit(X_stacked, y_stacked, sample_weight=stack(w[source], w[~source])[0].ravel())
 
 
 class OTFlowAdapter(BaseAdapter):
@@ -122,6 +135,21 @@ class OTFlowAdapter(BaseAdapter):
         pipeline made by :func:`OTFlow`). ``None`` uses
         ``OTFlowTransformer()``. A :class:`sklearn.frozen.FrozenEstimator`
         wrapping a flow already fitted from source to target is used as it is.
+
+    Notes
+    -----
+    ``fit`` (and ``fit_transform``) accept ``sample_weight``: the flow is then
+    learned between the weighted source and target rows (see
+    :meth:`skqflow.OTFlowTransformer.fit`). In a skada pipeline, weights
+    passed to the pipeline's ``fit`` reach the adapter by scikit-learn's
+    metadata routing once it requests them::
+
+        make_da_pipeline(
+            OTFlowAdapter(flow).set_fit_request(sample_weight=True),
+            SVC().set_fit_request(sample_weight=False),  # or True
+        ).fit(X, y, sample_domain=sample_domain, sample_weight=w)
+
+    Every step that accepts ``sample_weight`` must say whether it wants it.
 
     Attributes
     ----------
@@ -153,7 +181,7 @@ class OTFlowAdapter(BaseAdapter):
         self.flow = flow
 
     @atomic_fit
-    def fit(self, X, y=None, *, sample_domain=None):
+    def fit(self, X, y=None, *, sample_domain=None, sample_weight=None):
         """Learn the flow from the source rows to the target rows.
 
         Parameters
@@ -165,6 +193,12 @@ class OTFlowAdapter(BaseAdapter):
         sample_domain : array-like of shape (n_samples,)
             Domain of each row: ``>= 0`` source, ``< 0`` target. Several
             source (or target) domains are pooled.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row, source and target alike: the
+            flow goes from the weighted source rows to the weighted target
+            rows (each domain's weights normalised to sum to one; weight
+            zero drops a row). In a pipeline, routed here when requested
+            with ``set_fit_request(sample_weight=True)``.
 
         Returns
         -------
@@ -173,10 +207,12 @@ class OTFlowAdapter(BaseAdapter):
         """
         self._validate_params()
         X, source = _source_target(self, X, sample_domain, fitting=True)
-        self.flow_ = _fit_template(self.flow, OTFlowTransformer, "flow", X, source)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        self.flow_ = _fit_template(self.flow, OTFlowTransformer, "flow", X, source, sample_weight)
         return self
 
-    def fit_transform(self, X, y=None, *, sample_domain=None, **params):
+    def fit_transform(self, X, y=None, *, sample_domain=None, sample_weight=None, **params):
         """Fit the flow and return ``X`` with its source rows pushed to the target.
 
         Parameters
@@ -187,6 +223,8 @@ class OTFlowAdapter(BaseAdapter):
             Ignored.
         sample_domain : array-like of shape (n_samples,)
             Domain of each row: ``>= 0`` source, ``< 0`` target.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row, passed to :meth:`fit`.
         **params : dict
             Ignored; accepted for skada's routing.
 
@@ -195,7 +233,7 @@ class OTFlowAdapter(BaseAdapter):
         X_adapted : ndarray of shape (n_samples, n_features)
             Source rows mapped by the flow, target rows unchanged.
         """
-        self.fit(X, y, sample_domain=sample_domain)
+        self.fit(X, y, sample_domain=sample_domain, sample_weight=sample_weight)
         return self.transform(X, sample_domain=sample_domain, allow_source=True)
 
     def transform(self, X, y=None, *, sample_domain=None, allow_source=False, **params):

@@ -22,7 +22,7 @@ def gaussian_fit(request):
     flow = OTFlowTransformer(max_iter=0, random_state=0)
     est = InfinitesimalDensityRatio(
         flow=flow, hidden_layer_sizes=(64, 64, 64), n_epochs=40, snapshot_rows=request.param,
-        random_state=0,
+        method="chain", random_state=0,
     ).fit(X, y)
     return pair, est
 
@@ -124,10 +124,14 @@ def test_pullback_draws_fresh_reference_rows_every_epoch():
     X = rng.normal(size=(200, 2)) * [1.0, 0.3]
     ref = RecordingNormal(2)
     flow = OTFlowTransformer(**FAST, reference=ref).fit(X)
-    for rows, n_draws in (("alternate", 1), ("pullback", 1 + 4)):
+    # the single classifier of method="auto" also draws fresh rows every epoch
+    for rows, method, n_draws in (
+        ("alternate", "chain", 1), ("pullback", "chain", 1 + 4), ("alternate", "auto", 1 + 4),
+        ("pullback", "auto", 1 + 4 + 4),
+    ):
         ref.draws = []
         est = InfinitesimalDensityRatio(
-            **fast_ratio(flow=FrozenEstimator(flow), n_epochs=4, snapshot_rows=rows)
+            **fast_ratio(flow=FrozenEstimator(flow), n_epochs=4, snapshot_rows=rows, method=method)
         ).fit(X)
         assert len(ref.draws) == n_draws
         assert np.isfinite(est.score_samples(X)).all()
@@ -219,3 +223,57 @@ def test_bad_input():
         est.predict_log_ratio(X, t_end=1.5)
     with pytest.raises(ValueError, match="features"):
         est.predict_log_ratio(X[:, :1])
+
+
+# ------------------------------------------------------------ method="auto"
+def _sabotage(monkeypatch, which):
+    """Make the net of one candidate (``"chain"`` or ``"single"``) a constant-logit classifier."""
+    import skqflow._density_ratio as module
+
+    real = module.fit_time_score
+
+    def fit(net, snapshots, times, **kwargs):
+        history = real(net, snapshots, times, **kwargs)
+        if (len(times) == 2) == (which == "single"):
+            with torch.no_grad():
+                for p in net.parameters():
+                    p.zero_()
+                net.mlp.net[-1].bias.fill_(3.0)  # logit +3 everywhere: a bad classifier
+        return history
+
+    monkeypatch.setattr(module, "fit_time_score", fit)
+
+
+@pytest.mark.parametrize("broken, kept", [("chain", "single classifier"), ("single", "chain")])
+def test_auto_keeps_the_net_that_classifies_held_out_rows_better(monkeypatch, broken, kept):
+    pair = make_gaussian_pair(2, random_state=3)
+    X, y = stack(*pair.sample(400, random_state=4))
+    _sabotage(monkeypatch, broken)
+    est = InfinitesimalDensityRatio(**fast_ratio(n_epochs=5, hidden_layer_sizes=(32,), n_intervals=3)).fit(X, y)
+    assert est.method_ == kept
+    assert set(est.held_out_loss_) == {"chain", "single classifier"}
+    other = ({"chain", "single classifier"} - {kept}).pop()
+    assert est.held_out_loss_[kept] < est.held_out_loss_[other]
+    assert len(est.times_) == (2 if kept == "single classifier" else 4)
+    fresh = np.vstack(pair.sample(200, random_state=5))
+    assert np.ptp(est.predict_log_ratio(fresh)) > 0.1  # not the constant net
+    assert {r["direction"] for r in est.history_} == {"chain", "single classifier"}
+    assert {r["direction"] for r in est.history_ if r.get("selected")} == {kept}
+
+
+def test_auto_without_held_out_rows_trains_only_the_chain():
+    pair = make_gaussian_pair(2, random_state=3)
+    X, y = stack(*pair.sample(200, random_state=4))
+    est = InfinitesimalDensityRatio(**fast_ratio(n_intervals=3, validation_fraction=0.0)).fit(X, y)
+    assert est.method_ == "chain" and est.held_out_loss_ == {}
+    assert {r["direction"] for r in est.history_} == {"chain"}
+
+
+def test_partial_interval_of_a_single_classifier_is_refused():
+    pair = make_gaussian_pair(2, random_state=3)
+    X, y = stack(*pair.sample(200, random_state=4))
+    est = InfinitesimalDensityRatio(**fast_ratio(n_intervals=1)).fit(X, y)
+    assert est.method_ == "chain" and len(est.times_) == 2
+    with pytest.raises(ValueError, match="single classifier"):
+        est.predict_log_ratio(X, t_end=0.5)
+    np.testing.assert_array_equal(est.predict_log_ratio(X[:3], t_start=0.5, t_end=0.5), 0.0)

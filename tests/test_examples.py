@@ -13,13 +13,13 @@ EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("plot_*.py"))
 
 # Words that each example's printed report must contain (besides finite numbers).
 EXPECTED = {
-    "plot_gaussian_ot.py": ["map error", "W2^2"],
-    "plot_moons_checkerboard.py": ["transport cost", "energy distance"],
+    "plot_gaussian_ot.py": ["map error", "Gaussian plug-in", "W2^2"],
+    "plot_moons_checkerboard.py": ["transport cost", "optimal assignment", "energy distance"],
     "plot_density_ratio_mixture.py": ["MAE", "flow chain", "single classifier"],
     "plot_mutual_info_dims.py": ["true MI", "relative error"],
     "plot_digits_density.py": ["bits per dimension", "Gaussian + skqflow"],
     "plot_select_gamma.py": ["chosen gamma", "exact W2^2"],
-    "plot_domain_adaptation.py": ["target accuracy without adaptation", "chosen gamma"],
+    "plot_domain_adaptation.py": ["target accuracy without adaptation", "skada's OTMapping", "chosen gamma"],
 }
 NEEDS = {"plot_domain_adaptation.py": "skada"}
 
@@ -31,9 +31,10 @@ def _value(out, pattern):
 # Loose checks against the truth, where an example prints one.
 TRUTHS = {
     "plot_gaussian_ot.py": lambda out: _value(out, r"map error[^:]*: ([\d.]+)") < 0.25,
-    "plot_domain_adaptation.py": lambda out: (
+    "plot_domain_adaptation.py": lambda out: (  # adaptation helps, and the flow keeps up with skada's
         _value(out, r"accuracy with the flow: ([\d.]+)")
-        > _value(out, r"accuracy without adaptation: ([\d.]+)") + 0.2
+        > max(_value(out, r"accuracy without adaptation: ([\d.]+)") + 0.2,
+              _value(out, r"accuracy with skada's OTMapping: ([\d.]+)") - 0.03)
     ),
     "plot_digits_density.py": lambda out: (  # the improved model has fewer test bits per dimension
         _value(out, r"Gaussian \+ skqflow\s+[\d.]+\s+([\d.]+)") < _value(out, r"Gaussian\s+[\d.]+\s+([\d.]+)")

@@ -80,19 +80,23 @@ def training_chains(
     zq: Tensor,
     n_intervals: int,
     *,
-    validation_fraction: float,
+    held: Sequence[Tensor] | None,
     generator: torch.Generator,
     draw_q: Callable[[int], Tensor] | None = None,
 ) -> tuple[list[Tensor] | Callable[[], list[Tensor]], list[Tensor] | None]:
     """The training chain and the held-out chain of a density-ratio fit.
 
+    ``zp`` and ``zq`` are the training rows of P and Q, ``held`` the held-out
+    rows ``(P, Q)`` or None (split them with :func:`holdout_split`).
     ``snapshot_rows`` is a key of :data:`SNAPSHOT_ROWS`: ``"shared"`` and
-    ``"alternate"`` push the rows of P forward (:func:`forward_chain`) and
-    hold out the same rows of every snapshot; ``"pullback"`` holds out rows
-    of P and Q first and carries each part of Q back (:func:`pullback_chain`).
-    With ``"pullback"`` and ``draw_q(n)`` (fresh rows of Q), the training
-    chain is a callable that draws and carries back new rows of Q for every
-    epoch, so the only fixed rows a net could memorise are those of P.
+    ``"alternate"`` push the rows of P forward (:func:`forward_chain`);
+    ``"pullback"`` carries the rows of Q back (:func:`pullback_chain`). The
+    held-out chain is built the same way from the held-out rows (with every
+    row in every snapshot), so its first snapshot is the held-out rows of P
+    and its last those of Q. With ``"pullback"`` and ``draw_q(n)`` (fresh
+    rows of Q), the training chain is a callable that draws and carries back
+    new rows of Q for every epoch, so the only fixed rows a net could
+    memorise are those of P.
 
     Returns
     -------
@@ -105,13 +109,13 @@ def training_chains(
         chain = forward_chain(
             flow, zp, zq, n_intervals, alternate=snapshot_rows == "alternate", generator=generator
         )
-        return holdout_split(chain, validation_fraction, generator)
-    (zp_fit, zq_fit), held = holdout_split([zp, zq], validation_fraction, generator)
+        held = None if held is None else forward_chain(flow, *held, n_intervals, alternate=False, generator=generator)
+        return chain, held
     held = None if held is None else pullback_chain(flow, *held, n_intervals)
     if draw_q is None:
-        return pullback_chain(flow, zp_fit, zq_fit, n_intervals), held
-    n_q = len(zq_fit)
-    return (lambda: pullback_chain(flow, zp_fit, draw_q(n_q), n_intervals)), held
+        return pullback_chain(flow, zp, zq, n_intervals), held
+    n_q = len(zq)
+    return (lambda: pullback_chain(flow, zp, draw_q(n_q), n_intervals)), held
 
 
 #: The ``snapshot_rows`` options and what each builds.

@@ -31,16 +31,84 @@ from .train import (
     run_epochs,
 )
 
-__all__ = ["fit_flow_matching", "RefineConfig", "heldout_monitor", "refine", "train_classifier"]
+__all__ = [
+    "fit_flow_matching", "RefineConfig", "heldout_monitor", "refine", "train_classifier",
+    "weighted_energy_distance", "weighted_mean",
+]
 
 Report = Callable[[str, int, dict], None]
 
+#: Row weights of the two samples ``(P, Q)``; ``None`` for an unweighted sample.
+Weights = tuple[Tensor | None, Tensor | None]
+NO_WEIGHTS: Weights = (None, None)
 
-def _paired_batches(n0: int, n1: int, batch_size: int, gen: torch.Generator) -> list[tuple[Tensor, Tensor]]:
-    """Batches of indices into both samples; the smaller one is cycled."""
+
+def _paired_batches(
+    n0: int, n1: int, batch_size: int, gen: torch.Generator, weights: Weights = NO_WEIGHTS
+) -> list[tuple[Tensor, Tensor]]:
+    """Batches of indices into both samples; the smaller one is cycled.
+
+    A weighted sample's indices are drawn in proportion to its weights
+    (:func:`~.train.weighted_indices`), an epoch still being as long as the
+    larger sample.
+    """
     n = max(n0, n1)
-    i0, i1 = cycled_permutation(n0, n, gen), cycled_permutation(n1, n, gen)
+    i0, i1 = cycled_permutation(n0, n, gen, weights[0]), cycled_permutation(n1, n, gen, weights[1])
     return list(zip(i0.split(batch_size), i1.split(batch_size)))
+
+
+def _probabilities(weights: Tensor | None, n: int, like: Tensor) -> Tensor:
+    """``weights`` scaled to sum to one (uniform when None), as ``like``'s dtype and device."""
+    if weights is None:
+        return torch.full((n,), 1.0 / n, dtype=like.dtype, device=like.device)
+    w = weights.to(like).reshape(-1)
+    return w / w.sum()
+
+
+def weighted_mean(values: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Mean of ``values`` over rows (dimension 0), weighted by ``weights`` (one per row) if given."""
+    if weights is None:
+        return values.mean(0)
+    p = _probabilities(weights, len(values), values)
+    return (p.reshape(-1, *[1] * (values.dim() - 1)) * values).sum(0)
+
+
+def _kl_bound(logit_pushed: Tensor, logit_real: Tensor, weights: Weights = NO_WEIGHTS) -> Tensor:
+    """:func:`~.losses.kl_lower_bound` under weighted empirical measures.
+
+    That bound is ``-mean(u) - log mean exp(-v)`` for the pushed logits ``u``
+    and the real logits ``v``. With ``p`` and ``q`` the weights of each side
+    scaled to sum to one, replacing ``u_i`` by ``n p_i u_i`` turns the first
+    mean into the weighted one, and ``v_j`` by ``v_j - log(m q_j)`` the second
+    (``n``, ``m`` the numbers of rows).
+    """
+    if weights[0] is None and weights[1] is None:
+        return kl_lower_bound(logit_pushed, logit_real)
+    a, b = logit_pushed.reshape(-1), logit_real.reshape(-1)
+    p, q = _probabilities(weights[0], len(a), a), _probabilities(weights[1], len(b), b)
+    return kl_lower_bound(a * (len(a) * p), b - torch.log(len(b) * q))
+
+
+def _weighted_mean_distance(a: Tensor, pa: Tensor, b: Tensor, pb: Tensor, chunk: int = 2048) -> Tensor:
+    total = a.new_zeros(())
+    for i in range(0, a.shape[0], chunk):
+        total = total + pa[i : i + chunk] @ torch.cdist(a[i : i + chunk], b) @ pb
+    return total
+
+
+def weighted_energy_distance(x: Tensor, y: Tensor, weights: Weights = NO_WEIGHTS) -> Tensor:
+    """:func:`~.losses.energy_distance` between the weighted empirical measures of ``x`` and ``y``.
+
+    Without weights it is that function itself.
+    """
+    if weights[0] is None and weights[1] is None:
+        return energy_distance(x, y)
+    px, py = _probabilities(weights[0], len(x), x), _probabilities(weights[1], len(y), y)
+    return (
+        2.0 * _weighted_mean_distance(x, px, y, py)
+        - _weighted_mean_distance(x, px, x, px)
+        - _weighted_mean_distance(y, py, y, py)
+    )
 
 
 def fit_flow_matching(
@@ -54,6 +122,7 @@ def fit_flow_matching(
     learning_rate_init: float,
     generator: torch.Generator,
     report: Report | None = None,
+    weights: Weights = NO_WEIGHTS,
 ) -> list[float]:
     """Initial flow: regress ``f`` on ``x1 - x0`` along straight paths.
 
@@ -61,7 +130,8 @@ def fit_flow_matching(
     (the last pass may stop early); one loss is returned per pass.
     ``init`` picks how ``x0`` and ``x1`` are paired inside each batch (a
     key of :data:`~.coupling.COUPLINGS`). The learning rate decays on a cosine
-    schedule to zero over all steps.
+    schedule to zero over all steps. ``weights`` (one tensor or None per
+    sample) draw the rows of each batch in proportion to their weights.
     """
     pair = COUPLINGS[init]
     n_batches = math.ceil(max(len(x_p), len(x_q)) / batch_size)
@@ -70,7 +140,7 @@ def fit_flow_matching(
     done = {"steps": 0}
 
     def batches():
-        for i0, i1 in _paired_batches(len(x_p), len(x_q), batch_size, generator):
+        for i0, i1 in _paired_batches(len(x_p), len(x_q), batch_size, generator, weights):
             if done["steps"] >= init_steps:
                 return
             done["steps"] += 1
@@ -104,11 +174,16 @@ def train_classifier(
     batch_size: int,
     generator: torch.Generator,
     on_epoch: Callable[[int, float], None] | None = None,
+    weights: Weights = NO_WEIGHTS,
 ) -> list[float]:
-    """Logistic classification of pushed rows (label 0) against real rows (label 1)."""
+    """Logistic classification of pushed rows (label 0) against real rows (label 1).
+
+    ``weights`` (one tensor or None for each of ``pushed`` and ``real``) draw
+    the rows of each batch in proportion to their weights.
+    """
 
     def batches():
-        for i0, i1 in _paired_batches(len(pushed), len(real), batch_size, generator):
+        for i0, i1 in _paired_batches(len(pushed), len(real), batch_size, generator, weights):
             yield pushed[i0.to(pushed.device)], real[i1.to(real.device)]
 
     phase = Phase(
@@ -154,6 +229,7 @@ def refine(
     *,
     monitor: Callable[[], dict] | None = None,
     report: Report | None = None,
+    weights: Weights = NO_WEIGHTS,
 ) -> list[dict]:
     """Refine the flow by Algorithm 1 of the paper.
 
@@ -161,6 +237,11 @@ def refine(
     ``X_Q``) then Q->P (``classifiers[1]`` on ``T^{-1}(X_Q)`` vs ``X_P``). The
     flow loss of a direction is ``-mean r(x(end)) + gamma * path cost``.
     Learning rates are halved after each round.
+
+    ``weights`` (one tensor or None for each of ``x_p`` and ``x_q``) make
+    the samples weighted empirical measures: batches of the flow and of the
+    classifiers draw rows in proportion to their weights, and the recorded
+    KL estimate is a weighted mean.
 
     ``monitor()`` (optional) is called before the first epoch and after every
     flow epoch; it returns a dict of held-out metrics whose ``"criterion"``
@@ -182,35 +263,37 @@ def refine(
     history: list[dict] = []
     flow_opt = torch.optim.Adam(field.parameters(), lr=cfg.refine_learning_rate)
     clf_opts = [torch.optim.Adam(c.parameters(), lr=cfg.classifier_learning_rate) for c in classifiers]
+    w_p, w_q = weights
     directions = [
-        ("P->Q", x_p, x_q, 0.0, 1.0, classifiers[0], clf_opts[0]),
-        ("Q->P", x_q, x_p, 1.0, 0.0, classifiers[1], clf_opts[1]),
+        ("P->Q", x_p, x_q, 0.0, 1.0, classifiers[0], clf_opts[0], (w_p, w_q)),
+        ("Q->P", x_q, x_p, 1.0, 0.0, classifiers[1], clf_opts[1], (w_q, w_p)),
     ]
     flow = FlowMap(field, cfg.n_time_steps * cfg.n_substeps)
 
-    def warm_up(name, rnd, source, target, t0, t1, clf, clf_opt):
+    def warm_up(name, rnd, source, target, t0, t1, clf, clf_opt, pair_weights):
         phase = phase_name(CLASSIFIER, name, rnd + 1)
         return train_classifier(
             clf, clf_opt, flow.push(source, t0, t1), target,
             cfg.classifier_epochs, cfg.classifier_batch_size, generator,
             on_epoch=None if report is None else (lambda e, loss: report(phase, e, {"loss": loss})),
+            weights=pair_weights,
         )
 
     best = None
     try:
         # Both classifiers learn the initial flow first, so that the held-out
         # loss of the initial flow is measured like that of every later epoch.
-        for name, source, target, t0, t1, clf, clf_opt in directions:
-            warm_up(name, 0, source, target, t0, t1, clf, clf_opt)
+        for direction in directions:
+            warm_up(direction[0], 0, *direction[1:])
         if monitor is not None:
             m = monitor()
             best = (m["criterion"], copy.deepcopy(field.state_dict()), len(history))
             history.append({"round": 0, "direction": "initial", "epoch": 0, "kept": False, **m})
         for rnd in range(cfg.max_iter):
-            for name, source, target, t0, t1, clf, clf_opt in directions:
+            for name, source, target, t0, t1, clf, clf_opt, pair_weights in directions:
                 grid = uniform_grid(t0, t1, cfg.n_time_steps, like=source)
                 if rnd > 0:
-                    warm_up(name, rnd, source, target, t0, t1, clf, clf_opt)
+                    warm_up(name, rnd, source, target, t0, t1, clf, clf_opt, pair_weights)
 
                 def flow_loss(idx, clf=clf, source=source, grid=grid):
                     states = integrate(field, source[idx.to(source.device)], grid, cfg.n_substeps, adjoint=cfg.adjoint)
@@ -220,7 +303,9 @@ def refine(
                 phase = Phase(
                     modules=[field],
                     optimizer=flow_opt,
-                    batches=lambda source=source: batch_indices(len(source), cfg.batch_size, generator),
+                    batches=lambda source=source, w=pair_weights[0]: batch_indices(
+                        len(source), cfg.batch_size, generator, w
+                    ),
                     loss=flow_loss,
                     max_grad_norm=10.0,
                 )
@@ -238,10 +323,10 @@ def refine(
                         clf.requires_grad_(True)
                     pushed = flow.push(source, t0, t1)
                     with torch.no_grad():
-                        kl = float(-clf(pushed).mean())
+                        kl = float(-weighted_mean(clf(pushed).reshape(-1), pair_weights[0]))
                     clf_losses = train_classifier(
                         clf, clf_opt, pushed, target, cfg.classifier_inner_epochs,
-                        cfg.classifier_batch_size, generator,
+                        cfg.classifier_batch_size, generator, weights=pair_weights,
                     )
                     record = {
                         "round": rnd + 1, "direction": name, "epoch": epoch + 1, "kept": False,
@@ -287,6 +372,7 @@ def heldout_monitor(
     vq: Tensor,
     gamma: float,
     start_time: float | None = None,
+    weights: Weights = NO_WEIGHTS,
 ) -> Callable[[], dict]:
     """The held-out criterion of the refinement, as a ``monitor`` for :func:`refine`.
 
@@ -297,16 +383,19 @@ def heldout_monitor(
     state look better than it is). The record also holds the held-out KL, the
     symmetric energy distance of the push-forwards, the held-out transport
     cost (mean of both directions) and the time since ``start_time``.
+    ``weights`` (one tensor or None for each of ``vp`` and ``vq``) turn every
+    mean over held-out rows into a weighted mean.
     """
     start_time = time.perf_counter() if start_time is None else start_time
     r1, r0 = classifiers
+    wp, wq = weights
 
     def monitor() -> dict:
         with torch.no_grad():
             (fwd, cost_f), (bwd, cost_b) = flow.transport(vp, 0.0, 1.0), flow.transport(vq, 1.0, 0.0)
-            kl = float(kl_lower_bound(r1(fwd), r1(vq)) + kl_lower_bound(r0(bwd), r0(vp)))
-            cost = float(cost_f.mean() + cost_b.mean())
-            ed = float(energy_distance(fwd, vq) + energy_distance(bwd, vp))
+            kl = float(_kl_bound(r1(fwd), r1(vq), (wp, wq)) + _kl_bound(r0(bwd), r0(vp), (wq, wp)))
+            cost = float(weighted_mean(cost_f, wp) + weighted_mean(cost_b, wq))
+            ed = float(weighted_energy_distance(fwd, vq, (wp, wq)) + weighted_energy_distance(bwd, vp, (wq, wp)))
         return {
             "criterion": kl + gamma * cost, "heldout_kl": kl,
             "energy_distance": ed, "transport_cost": 0.5 * cost,

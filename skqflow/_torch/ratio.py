@@ -19,12 +19,14 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .losses import logistic_loss, logistic_terms
+from .losses import logistic_terms
 from .nn import MLP
 from .train import Phase, cosine_schedule, cycled_permutation, run_epochs
 
 __all__ = [
-    "QUADRATURES", "TimeScoreNet", "fit_time_score", "interval_integrals", "log_ratio", "select_epoch",
+    "OBJECTIVES", "QUADRATURES", "TimeScoreNet", "fit_time_score", "group_integrals", "held_out_terms",
+    "interval_integrals",
+    "log_ratio", "select_epoch",
 ]
 
 # Quadrature rules on [0, 1] as (nodes, weights). Both integrate cubics
@@ -101,6 +103,94 @@ def log_ratio(
     return torch.cat(out)
 
 
+def group_integrals(
+    net: nn.Module, groups: Sequence[Tensor], needs: Sequence[Sequence[int]], times: Tensor, quadrature: str
+) -> list[Tensor]:
+    """``R_k(x)`` for the intervals ``needs[j]`` at the rows of ``groups[j]``.
+
+    Returns one tensor of shape (len(needs[j]), n_j) per group. Groups of
+    one size go through the net in a single batch.
+    """
+    sizes = {len(g) for g, need in zip(groups, needs) if need}
+    if len(sizes) > 1:  # unequal groups (held-out snapshots): one batch per group
+        return [group_integrals(net, [g], [need], times, quadrature)[0] for g, need in zip(groups, needs)]
+    picks = [(j, k) for j, need in enumerate(needs) for k in need]
+    if not picks:
+        return [g.new_zeros(0, len(g)) for g in groups]
+    x = torch.stack([groups[j] for j, _ in picks])
+    k = torch.as_tensor([k for _, k in picks], device=times.device)
+    values = interval_integrals(net, x, times[k], times[k + 1], quadrature).split([len(n) for n in needs])
+    return list(values)
+
+
+def _chain_needs(n_intervals: int) -> list[list[int]]:
+    """Interval ``k`` is needed at snapshots ``k`` and ``k + 1``."""
+    return [[k for k in (j - 1, j) if 0 <= k < n_intervals] for j in range(n_intervals + 1)]
+
+
+def _chain_terms(net, groups, times, quadrature):
+    """Neighbouring snapshots only: interval ``k`` classifies ``x_k`` against ``x_{k-1}``."""
+    n_int = len(groups) - 1
+    needs = _chain_needs(n_int)
+    R = group_integrals(net, groups, needs, times, quadrature)
+    terms = []
+    for k in range(n_int):
+        lower = R[k][needs[k].index(k)]
+        upper = R[k + 1][needs[k + 1].index(k)]
+        terms.extend(logistic_terms(lower, upper))
+    return terms
+
+
+def _anchored_terms(net, groups, times, quadrature):
+    """The chain plus one classifier of the last snapshot against the first.
+
+    The whole integral ``int_0^1 r`` is trained as the logit of Q against P
+    at the rows of both, as a single classifier would be, so the chain can
+    only add information: both terms have the same optimum.
+    """
+    n_int = len(groups) - 1
+    needs = _chain_needs(n_int)
+    every = list(range(n_int))
+    needs[0], needs[-1] = every, every
+    R = group_integrals(net, groups, needs, times, quadrature)
+    terms = []
+    for k in range(n_int):
+        lower = R[k][needs[k].index(k)]
+        upper = R[k + 1][needs[k + 1].index(k)]
+        terms.extend(logistic_terms(lower, upper))
+    if n_int > 1:
+        terms.extend(logistic_terms(R[0].sum(0), R[-1].sum(0)))
+    return terms
+
+
+def _multinomial_terms(net, groups, times, quadrature):
+    """One multinomial classifier over every snapshot of the chain.
+
+    The logit of snapshot ``k`` at ``x`` is ``int_0^{t_k} r(x, s) ds``; at
+    the optimum it is ``log p_{t_k}(x) - log p_0(x)``, so the softmax over
+    the snapshots is their posterior (equal sizes). Every pair of snapshots
+    is compared, P against Q included.
+    """
+    n_int = len(groups) - 1
+    R = group_integrals(net, groups, [list(range(n_int))] * len(groups), times, quadrature)
+    terms = []
+    for j, r in enumerate(R):
+        logits = torch.cat([r.new_zeros(1, r.shape[1]), r.cumsum(0)])
+        terms.append(-torch.log_softmax(logits, dim=0)[j])
+    return terms
+
+
+_HELD_CHUNK = 2048  # held-out rows of each snapshot evaluated at once
+
+
+#: The ``objective`` options of :func:`fit_time_score`.
+OBJECTIVES: dict[str, Callable] = {
+    "chain": _chain_terms,
+    "anchored": _anchored_terms,
+    "multinomial": _multinomial_terms,
+}
+
+
 def fit_time_score(
     net: nn.Module,
     snapshots: Sequence[Tensor] | Callable[[], Sequence[Tensor]],
@@ -114,8 +204,9 @@ def fit_time_score(
     weight_decay: float = 0.0,
     validation: Sequence[Tensor] | None = None,
     on_epoch: Callable[[int, dict], None] | None = None,
+    objective: str = "chain",
 ) -> list[dict]:
-    """Train ``net`` by logistic classification of neighbouring snapshots.
+    """Train ``net`` by classifying the snapshots of a chain.
 
     Parameters
     ----------
@@ -133,9 +224,13 @@ def fit_time_score(
         kept are those of the latest epoch whose held-out loss is within one
         paired standard error of the smallest (:func:`select_epoch`).
 
-    The loss of a batch is ``sum_k mean softplus(R_k(x_{k-1})) + mean
-    softplus(-R_k(x_k))`` with ``R_k`` the Simpson integral of ``r`` over
-    ``[t_{k-1}, t_k]``; the learning rate decays on a cosine schedule.
+    objective : str, default="chain"
+        Key of :data:`OBJECTIVES`: the per-row terms whose group means sum
+        to the loss of a batch (and to the held-out criterion). ``"chain"``
+        is ``sum_k mean softplus(R_k(x_{k-1})) + mean softplus(-R_k(x_k))``
+        with ``R_k`` the integral of ``r`` over ``[t_{k-1}, t_k]``.
+
+    The learning rate decays on a cosine schedule.
 
     Returns
     -------
@@ -147,7 +242,8 @@ def fit_time_score(
     sizes = [len(s) for s in pending[0]]
     n = max(sizes)
     n_batches = -(-n // batch_size)
-    t0, t1 = times[:-1], times[1:]
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {sorted(OBJECTIVES)}")
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate_init, weight_decay=weight_decay)
 
     def batches():
@@ -163,21 +259,20 @@ def fit_time_score(
             m = min(len(p) for p in parts)
             yield [s[p[:m].to(s.device)] for s, p in zip(current, parts)]
 
+    terms_of = OBJECTIVES[objective]
+
     def loss(batch):
-        x = torch.stack(batch)  # (L + 1, m, d)
-        lower = interval_integrals(net, x[:-1], t0, t1, quadrature)  # R_k at x_{k-1}
-        upper = interval_integrals(net, x[1:], t0, t1, quadrature)  # R_k at x_k
-        return sum(logistic_loss(lower[k], upper[k]) for k in range(len(t0)))
+        return sum(t.mean() for t in terms_of(net, batch, times, quadrature))
 
     def held_out() -> list[Tensor]:
-        """Per-row held-out loss terms, one tensor per (interval, side)."""
-        terms = []
+        """Per-row held-out terms of the objective, one tensor per group."""
+        n_val = max(len(g) for g in validation)
         with torch.no_grad():
-            for k in range(len(t0)):
-                lower = log_ratio(net, validation[k], times[k : k + 2], quadrature)
-                upper = log_ratio(net, validation[k + 1], times[k : k + 2], quadrature)
-                terms.extend(t.double().cpu() for t in logistic_terms(lower, upper))
-        return terms
+            parts = [
+                terms_of(net, [g[a : a + _HELD_CHUNK] for g in validation], times, quadrature)
+                for a in range(0, n_val, _HELD_CHUNK)
+            ]
+        return [torch.cat(ts).double().cpu() for ts in zip(*parts)]
 
     history: list[dict] = []
     states: list[tuple[list[Tensor], dict]] = []
@@ -205,6 +300,19 @@ def fit_time_score(
             for i, h in enumerate(history):
                 h["selected"] = i == chosen
     return history
+
+
+def held_out_terms(
+    net: nn.Module, times: Tensor, p_rows: Tensor, q_rows: Tensor, quadrature: str = "gauss"
+) -> tuple[Tensor, Tensor]:
+    """Per-row logistic loss of the whole log ratio ``int_0^1 r`` as a classifier of Q against P.
+
+    ``(softplus(R(p_rows)), softplus(-R(q_rows)))`` in float64 on the CPU; the
+    sum of their means is the held-out loss of the implied classifier (equal
+    weight to each side), the criterion on which different nets compare.
+    """
+    lower, upper = log_ratio(net, p_rows, times, quadrature), log_ratio(net, q_rows, times, quadrature)
+    return tuple(t.double().cpu() for t in logistic_terms(lower, upper))
 
 
 def select_epoch(epoch_terms: Sequence[Sequence[Tensor]]) -> int:

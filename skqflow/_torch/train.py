@@ -21,7 +21,7 @@ from torch import Tensor, nn
 __all__ = [
     "BLOWUP_FACTOR", "CHECK_EVERY", "INITIAL_FLOW", "CLASSIFIER", "REFINEMENT", "RATIO_NET",
     "Phase", "TrainingDiverged", "batch_indices", "cosine_schedule", "cycled_permutation", "phase_name",
-    "run_epochs",
+    "run_epochs", "weighted_indices",
 ]
 
 # The stages of training, as named in ``history_`` records, progress bars and plots.
@@ -87,16 +87,71 @@ class Phase:
     first_loss: float | None = None
 
 
-def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
-    """Random batches of ``range(n)`` (one epoch, the last batch may be short)."""
+def batch_indices(
+    n: int, batch_size: int, generator: torch.Generator, weights: Tensor | None = None
+) -> list[Tensor]:
+    """Random batches of ``range(n)`` (one epoch, the last batch may be short).
+
+    With ``weights`` (one per row), the epoch's ``n`` indices are drawn by
+    :func:`weighted_indices` instead of a permutation.
+    """
+    if weights is not None:
+        return list(weighted_indices(weights, n, generator).split(batch_size))
     perm = torch.randperm(n, generator=generator)
     return list(perm.split(batch_size))
 
 
-def cycled_permutation(n_rows: int, length: int, generator: torch.Generator) -> Tensor:
-    """``length`` indices into ``range(n_rows)``: fresh permutations laid end to end."""
+def cycled_permutation(
+    n_rows: int, length: int, generator: torch.Generator, weights: Tensor | None = None
+) -> Tensor:
+    """``length`` indices into ``range(n_rows)``: fresh permutations laid end to end.
+
+    With ``weights`` (one per row), the indices are drawn by
+    :func:`weighted_indices` instead: each row as often as its weight says.
+    """
+    if weights is not None:
+        if len(weights) != n_rows:
+            raise ValueError(f"{len(weights)} weights for {n_rows} rows")
+        return weighted_indices(weights, length, generator)
     reps = -(-length // n_rows)
     return torch.cat([torch.randperm(n_rows, generator=generator) for _ in range(reps)])[:length]
+
+
+def weighted_indices(weights: Tensor, length: int, generator: torch.Generator) -> Tensor:
+    """``length`` row indices drawn in proportion to ``weights``, in random order.
+
+    The weighted counterpart of a permutation, for batches of a weighted
+    empirical measure: with ``p = weights / weights.sum()``, row ``i``
+    appears ``floor(length * p_i)`` or ``ceil(length * p_i)`` times
+    (``length * p_i`` on average), by systematic resampling over the rows
+    taken in a random order; rows of weight zero never appear. With equal
+    weights and ``length = len(weights)``, every row appears exactly once.
+    Scaling all weights by one constant changes nothing (up to rounding).
+
+    Parameters
+    ----------
+    weights : Tensor of shape (n_rows,)
+        Non-negative, finite, with a positive sum (not checked here). Any
+        device and floating dtype; the draw runs on the CPU in float64.
+    length : int
+        Number of indices to draw.
+    generator : torch.Generator
+        A CPU generator.
+
+    Returns
+    -------
+    indices : Tensor of shape (length,)
+        Long indices on the CPU.
+    """
+    w = weights.detach().to("cpu", torch.float64).reshape(-1)
+    order = torch.randperm(len(w), generator=generator)
+    cdf = torch.cumsum(w[order], 0)
+    cdf = cdf / cdf[-1]  # ends at exactly 1.0, above every draw
+    start = torch.rand((), generator=generator, dtype=torch.float64)
+    u = (start + torch.arange(length, dtype=torch.float64)) / length
+    # row j of the order covers [cdf[j-1], cdf[j]): empty for weight zero
+    drawn = order[torch.searchsorted(cdf, u, right=True)]
+    return drawn[torch.randperm(length, generator=generator)]
 
 
 def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int):
