@@ -458,7 +458,7 @@ def telescoping_log_ratio(
             times,
             n_epochs=int(n_epochs),
             batch_size=int(batch_size),
-            lr=float(lr),
+            learning_rate_init=float(lr),  # fit_time_score's name since issue 13
             generator=gen,
             quadrature=quadrature,
             weight_decay=float(weight_decay),

@@ -137,6 +137,7 @@ def run_method(method, args, params, X_p, X_q, E, seed, target_time):
         rec["fit_time_s"] = time.perf_counter() - t0
         pred = est.predict_log_ratio(E)
         rec.update(params=est.get_params(deep=True), quick_params_dropped=dropped)
+        rec.update(kept=getattr(est, "method_", None), held_out_loss=getattr(est, "held_out_loss_", None))
     elif method in ("one_ratio", "tre"):
         kw = dict(
             n_intervals=args.tre_intervals,
@@ -186,7 +187,7 @@ def table_row(rec, budget):
     ]
     flag = "!" if budget and rec["fit_time_s"] > budget else ""
     cells.append(f"{rec['fit_time_s']:>8.1f}{flag}")
-    note = ""
+    note = f"kept: {rec['kept']}" if rec.get("kept") else ""
     if "n_epochs" in rec:
         note = f"{rec['n_epochs']} epochs" + (" (time-matched)" if "matched_to_s" in rec else "")
     if "ulsif" in rec:

@@ -418,7 +418,7 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
             )
         except TrainingDiverged as exc:
             warnings.warn(
-                f"Training of the ratio net ({name}) diverged ({exc}). Try a smaller learning_rate_init.",
+                f"Training of the ratio net diverged ({name}: {exc}). Try a smaller learning_rate_init.",
                 ConvergenceWarning, stacklevel=3,
             )
             return []

@@ -425,18 +425,27 @@ class FlowDensityReweightAdapter(BaseAdapter):
 
 
 def _normalise(w, max_weight):
-    """Scale ``w`` to mean one, clipping at ``max_weight`` (if set) until it holds."""
+    """Scale ``w`` to mean one, clipping at ``max_weight`` (if set) with the mean kept at one.
+
+    With a cap ``M``, the result is ``min(c w, M)`` with ``c`` chosen so that
+    the mean is one: if the ``k`` largest weights are clipped, ``c = (n - k M)
+    / (sum of the others)``; ``k`` is the smallest count consistent with the
+    cap.
+    """
     if not w.sum() > 0:
         warnings.warn("every importance weight is zero; using uniform weights", RuntimeWarning, stacklevel=2)
         return np.ones_like(w)
     w = w / w.mean()
-    if max_weight is not None:
-        for _ in range(20):  # clipping lowers the mean; rescaling may push others over
-            if w.max() <= max_weight * (1 + 1e-9):
-                break
-            w = np.minimum(w, max_weight)
-            w = w / w.mean()
-    return w
+    if max_weight is None or w.max() <= max_weight:
+        return w
+    ranked = np.sort(w)[::-1]
+    n = len(w)
+    rest = np.cumsum(ranked[::-1])[::-1]  # rest[k]: sum of all but the k largest
+    for k in range(1, n):
+        c = (n - k * max_weight) / rest[k]
+        if c * ranked[k] <= max_weight:
+            return np.minimum(c * w, max_weight)
+    return np.full_like(w, 1.0)  # max_weight = 1: only uniform weights fit
 
 
 def OTFlow(base_estimator=None, **flow_params):

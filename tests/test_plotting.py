@@ -42,7 +42,8 @@ def flow(samples):
 @pytest.fixture(scope="module")
 def ratio(samples):
     return InfinitesimalDensityRatio(
-        flow=OTFlowTransformer(**TINY), hidden_layer_sizes=(16,), n_epochs=3, n_intervals=2, random_state=0
+        flow=OTFlowTransformer(**TINY), hidden_layer_sizes=(16,), n_epochs=3, n_intervals=2, method="chain",
+        random_state=0,
     ).fit(*stack(*samples))
 
 
@@ -231,7 +232,7 @@ def test_history_of_ratio_and_mutual_info(ratio, samples):
     ax = plotting.plot_history(ratio)
     n_flow, n_net = len(ratio.flow_.history_), len(ratio.history_)
     assert [len(ln.get_xdata()) for ln in _curves(ax, "loss")] == [n_flow, n_net]
-    assert [t.get_text() for t in ax.texts] == ["initial flow", "ratio net"]
+    assert [t.get_text() for t in ax.texts] == ["initial flow", "ratio net chain"]
     ax = plotting.plot_history(ratio, include_flow=False)
     assert [len(ln.get_xdata()) for ln in _curves(ax, "loss")] == [3]
 
@@ -240,8 +241,10 @@ def test_history_of_ratio_and_mutual_info(ratio, samples):
         flow=OTFlowTransformer(**TINY), hidden_layer_sizes=(8,), n_epochs=4, n_intervals=2, random_state=0
     ).fit(X, y)
     ax = plotting.plot_history(mi, include_flow=False)
-    expected = [r["loss"] for r in mi.density_ratio_.history_]
-    np.testing.assert_allclose(_curves(ax, "loss")[0].get_ydata(), expected)
+    nets = list(dict.fromkeys(r["direction"] for r in mi.density_ratio_.history_))
+    for curve, net in zip(_curves(ax, "loss"), nets, strict=True):  # one curve per ratio net
+        expected = [r["loss"] for r in mi.density_ratio_.history_ if r["direction"] == net]
+        np.testing.assert_allclose(curve.get_ydata(), expected)
     with pytest.raises(ValueError, match="fit it first"):
         plotting.plot_history(OTFlowTransformer())
 

@@ -53,6 +53,7 @@ def test_one_bar_per_phase_with_the_loss(data, capfd):
         "classifier Q->P round 1": "1/1",
         "refinement P->Q round 1": "2/2",
         "refinement Q->P round 1": "2/2",
-        "ratio net": "2/2",
+        "ratio net chain": "2/2",
+        "ratio net single classifier": "2/2",
     }, err
     assert re.search(r"loss=[-0-9.e]+", err)

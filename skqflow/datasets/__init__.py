@@ -5,17 +5,24 @@ Standalone: numpy, scipy and scikit-learn only.
 
 from ._gaussian_ot import GaussianPair, make_gaussian_pair
 from ._mixtures import GaussianMixturePair, make_gaussian_mixture_pair
-from ._mutual_info import MutualInfoPair, make_mutual_info_pair
+from ._mutual_info import (
+    MutualInfoPair,
+    TransformedMutualInfoPair,
+    make_low_mutual_info_tasks,
+    make_mutual_info_pair,
+)
 from ._toy import checkerboard_contains, make_checkerboard, make_moons_checkerboard, make_two_moons, moons_distance
 
 __all__ = [
     "GaussianMixturePair",
     "GaussianPair",
     "MutualInfoPair",
+    "TransformedMutualInfoPair",
     "checkerboard_contains",
     "make_checkerboard",
     "make_gaussian_mixture_pair",
     "make_gaussian_pair",
+    "make_low_mutual_info_tasks",
     "make_moons_checkerboard",
     "make_mutual_info_pair",
     "make_two_moons",

@@ -13,7 +13,10 @@ from sklearn.utils import check_random_state
 # Mutual information: pairs (X, y) with a known MI and exact log densities
 # ---------------------------------------------------------------------------
 
-__all__ = ["MutualInfoPair", "make_mutual_info_pair"]
+__all__ = [
+    "MI_TRANSFORMS", "MutualInfoPair", "TransformedMutualInfoPair", "make_low_mutual_info_tasks",
+    "make_mutual_info_pair",
+]
 
 _MI_KINDS = ("gaussian", "warped", "student_t")
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -451,3 +454,202 @@ def make_mutual_info_pair(n_features=10, mutual_info=None, *, kind="gaussian", d
     if rho >= 1.0:
         raise ValueError(f"mutual_info={target:g} nats is too large for n_features={d} (rho -> 1).")
     return MutualInfoPair(n_features=d, rho=rho, kind=kind, df=df)
+
+
+# ---------------------------------------------------------------------------
+# Invertible transforms of each variable: the MI of the pair they start from
+# ---------------------------------------------------------------------------
+
+
+def _spiral(A, sign):
+    """Rotate consecutive coordinate pairs by an angle of 1.5 times their radius (volume-preserving)."""
+    A = np.array(A, dtype=float, copy=True)
+    for j in range(0, A.shape[1] - 1, 2):
+        a, b = A[:, j].copy(), A[:, j + 1].copy()
+        theta = sign * 1.5 * np.hypot(a, b)  # the radius is unchanged, so the inverse turns back
+        c, s = np.cos(theta), np.sin(theta)
+        A[:, j], A[:, j + 1] = c * a - s * b, s * a + c * b
+    return A
+
+
+def _bimodal_inverse(v):
+    """Inverse of ``x + 2 tanh(4 x)`` by bisection: the root lies in ``[v - 2, v + 2]``."""
+    v = np.asarray(v, dtype=float)
+    lo, hi = v - 2.0, v + 2.0
+    for _ in range(64):
+        mid = 0.5 * (lo + hi)
+        above = mid + 2.0 * np.tanh(4.0 * mid) > v
+        hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
+    return 0.5 * (lo + hi)
+
+
+#: Invertible maps of one variable (rows of shape (n, k)) -> (forward, inverse).
+#: Each changes the marginals but not the mutual information.
+MI_TRANSFORMS = {
+    "identity": (lambda A: A, lambda A: A),
+    # heavy, exponential tails
+    "sinh": (lambda A: np.sinh(2.0 * A), lambda A: 0.5 * np.arcsinh(A)),
+    # polynomial tails
+    "cube": (lambda A: A**3, np.cbrt),
+    # skewed, log-normal marginals
+    "exp": (np.exp, np.log),
+    # bimodal marginals (increasing, so invertible: derivative 1 + 8 sech^2(4x))
+    "bimodal": (lambda A: A + 2.0 * np.tanh(4.0 * A), _bimodal_inverse),
+    # pairs of coordinates wound into spirals (not a per-coordinate map)
+    "spiral": (lambda A: _spiral(A, 1.0), lambda A: _spiral(A, -1.0)),
+}
+
+
+@dataclass(frozen=True)
+class TransformedMutualInfoPair:
+    """A :class:`MutualInfoPair` with an invertible map applied to ``X`` and another to ``y``.
+
+    Mutual information is unchanged by invertible maps of each variable, so
+    ``mutual_info`` is exact: the MI of ``base`` (Gaussian, or multivariate
+    Student-t, whose MI is closed form even with identity shape, where ``X``
+    and ``y`` are uncorrelated yet dependent).
+
+    Parameters
+    ----------
+    base : MutualInfoPair
+        The pair before the maps.
+    transform_x, transform_y : str
+        Keys of :data:`MI_TRANSFORMS`: ``"identity"``, ``"sinh"`` (heavy
+        tails), ``"cube"``, ``"exp"`` (skewed), ``"bimodal"``, ``"spiral"``
+        (consecutive coordinate pairs rotated by an angle that grows with
+        their radius).
+
+    Attributes
+    ----------
+    mutual_info : float
+        Exact ``I(X; y)`` in nats.
+    n_features_x, n_features_y : int
+        Columns of ``X`` and ``y``.
+
+    Examples
+    --------
+    >>> from skqflow.datasets import make_mutual_info_pair, TransformedMutualInfoPair
+    >>> pair = TransformedMutualInfoPair(make_mutual_info_pair(4, 0.5), "bimodal", "spiral")
+    >>> round(pair.mutual_info, 9)
+    0.5
+    """
+
+    base: MutualInfoPair
+    transform_x: str = "identity"
+    transform_y: str = "identity"
+
+    def __post_init__(self):
+        for name in (self.transform_x, self.transform_y):
+            if name not in MI_TRANSFORMS:
+                raise ValueError(f"unknown transform {name!r}; choose from {sorted(MI_TRANSFORMS)}")
+
+    @property
+    def mutual_info(self) -> float:
+        """Exact ``I(X; y)`` in nats (that of ``base``)."""
+        return self.base.mutual_info
+
+    @property
+    def n_features_x(self) -> int:
+        """Columns of ``X``."""
+        return self.base.n_features_x
+
+    @property
+    def n_features_y(self) -> int:
+        """Columns of ``y``."""
+        return self.base.n_features_y
+
+    def sample(self, n_samples, random_state=None):
+        """Draw rows ``(X, y)`` of the joint law.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of rows.
+        random_state : int, RandomState instance or None, default=None
+            Seed, through :func:`sklearn.utils.check_random_state`.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_x)
+        y : ndarray of shape (n_samples, n_features_y)
+        """
+        X, y = self.base.sample(n_samples, random_state)
+        return MI_TRANSFORMS[self.transform_x][0](X), MI_TRANSFORMS[self.transform_y][0](y)
+
+    def inverse(self, X, y):
+        """The rows of ``base`` that ``(X, y)`` came from (the inverse maps).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_x)
+        y : array-like of shape (n_samples, n_features_y)
+
+        Returns
+        -------
+        X_base : ndarray of shape (n_samples, n_features_x)
+        y_base : ndarray of shape (n_samples, n_features_y)
+        """
+        return MI_TRANSFORMS[self.transform_x][1](np.asarray(X, float)), MI_TRANSFORMS[self.transform_y][1](
+            np.asarray(y, float)
+        )
+
+    def log_ratio(self, X, y):
+        """Exact ``log p(x) p(y) / p(x, y)`` (the Jacobians of the maps cancel).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_x)
+        y : array-like of shape (n_samples, n_features_y)
+
+        Returns
+        -------
+        log_ratio : ndarray of shape (n_samples,)
+        """
+        return self.base.log_ratio(*self.inverse(X, y))
+
+
+def make_low_mutual_info_tasks():
+    """The small-problem benchmark set: MI 0.2-2 nats, ``X`` and ``y`` of 1 to 25 columns.
+
+    Gaussian pairs through heavy-tailed, skewed, bimodal and spiral maps of
+    each variable, and multivariate Student-t pairs (1 to 3 degrees of
+    freedom) with identity shape, where ``X`` and ``y`` are uncorrelated yet
+    dependent and a Gaussian plug-in sees nothing, or with correlation.
+
+    Returns
+    -------
+    tasks : dict of str to TransformedMutualInfoPair
+        Name ``"<base> <k>+<k> <transform_x>/<transform_y>"`` to pair.
+    """
+    specs = [
+        # (kind, columns per side, MI or None for the identity-shape t, df, transform_x, transform_y)
+        ("gaussian", 1, 0.5, None, "identity", "identity"),
+        ("gaussian", 1, 1.0, None, "cube", "sinh"),
+        ("gaussian", 1, 2.0, None, "bimodal", "exp"),
+        ("gaussian", 2, 0.2, None, "bimodal", "bimodal"),
+        ("gaussian", 2, 1.0, None, "spiral", "spiral"),
+        ("gaussian", 3, 0.5, None, "exp", "cube"),
+        ("gaussian", 5, 1.0, None, "sinh", "bimodal"),
+        ("gaussian", 5, 2.0, None, "spiral", "exp"),
+        ("gaussian", 10, 1.0, None, "cube", "spiral"),
+        ("gaussian", 25, 0.5, None, "identity", "identity"),
+        ("gaussian", 25, 2.0, None, "bimodal", "sinh"),
+        ("student_t", 1, None, 1.0, "identity", "identity"),
+        ("student_t", 2, None, 1.0, "identity", "identity"),
+        ("student_t", 5, None, 2.0, "identity", "identity"),
+        ("student_t", 10, None, 2.0, "cube", "spiral"),
+        ("student_t", 25, None, 3.0, "identity", "identity"),
+        ("student_t", 1, 0.8, 1.0, "identity", "cube"),
+        ("student_t", 5, 1.5, 3.0, "bimodal", "identity"),
+    ]
+    tasks = {}
+    for kind, k, mi, df, tx, ty in specs:
+        if kind == "student_t":
+            base = (MutualInfoPair(2 * k, 0.0, "student_t", df) if mi is None
+                    else make_mutual_info_pair(2 * k, mi, kind="student_t", df=df))
+            name = f"t{df:g} {k}+{k} " + ("identity-shape" if mi is None else "correlated") + f" {tx}/{ty}"
+        else:
+            base = make_mutual_info_pair(2 * k, mi)
+            name = f"gaussian {k}+{k} {tx}/{ty}"
+        tasks[name] = TransformedMutualInfoPair(base, tx, ty)
+    return tasks
