@@ -145,8 +145,10 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
     classifier_epochs : int, default=20
         ``E0``, classifier epochs at the start of each direction of a round
         (classifiers are warm-started across rounds).
-    classifier_inner_epochs : int, default=2
-        ``E_in``, classifier epochs after each flow epoch.
+    classifier_inner_epochs : int, default=6
+        ``E_in``, classifier epochs after each flow epoch. Enough for the
+        classifier to follow the flow at the default learning rates; with
+        too few, it lags and the flow and the classifier oscillate.
     batch_size : int or "auto", default="auto"
         Rows per batch for flow matching and the refinement. ``"auto"``
         adapts it to the data: an eighth of the larger sample, between 64
@@ -156,16 +158,28 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         network's step).
     classifier_batch_size : int, default=256
         Rows per batch (of each side) for the classifiers.
-    classifier_hidden_layer_sizes : tuple of int, default=(256, 256, 256)
-        Hidden widths of the two classifiers.
+    classifier_hidden_layer_sizes : tuple of int, default=(64, 64, 64)
+        Hidden widths of the two classifiers. Small on purpose: measured
+        on a Gaussian pair (d=8, 4000 rows a side, ``init="linear"``),
+        3 x 256 classifiers memorise the rows (training KL estimates of
+        2-4 nats while the held-out bound is 0) and the flow follows their
+        noise: two refinement rounds took the map error from 0.19 to
+        0.25-0.34 whatever ``gamma`` (0 included). With 3 x 64 they took it
+        to 0.14-0.16 at ``gamma`` 0.003-0.03 (both at
+        ``refine_learning_rate=2e-4``; docs/benchmarks.md, "Why the
+        refinement did not shorten").
     learning_rate_init : float, default=3e-3
         Adam learning rate of flow matching (the initial flow), decayed to
         zero on a cosine schedule.
-    classifier_learning_rate : float, default=3e-3
+    classifier_learning_rate : float, default=1e-3
         Adam learning rate of the two classifiers of the refinement.
     refine_learning_rate : float, default=1e-5
         Adam learning rate of the flow during the refinement; all learning
-        rates are halved after each round.
+        rates are halved after each round. At this default 5 epochs leave
+        the flow about where it started; 2e-4 moves it (measured: better
+        maps at d=8 from ``init="linear"``, 0.19 -> 0.14-0.16, but worse on
+        the 2-D pair of the README, 0.10 -> 0.23 with ``max_iter=1``; see
+        docs/benchmarks.md, "Why the refinement did not shorten").
     warm_start : bool, default=False
         When the estimator is already fitted on data of the same width, skip
         the initial flow and run ``max_iter`` more refinement rounds from
@@ -174,8 +188,10 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         Share of rows of each domain held out during the refinement (the
         initial flow learns from every row); the flow kept at the end is
         the epoch (or the initial flow) with the smallest held-out
-        refinement loss (lower bounds on the KL of both directions plus
-        ``gamma`` times both path costs). ``0`` keeps the last epoch.
+        criterion: lower bounds on the KL of both directions plus the
+        energy distances of both push-forwards to the held-out rows of the
+        other domain plus ``gamma`` times both transport costs. ``0`` keeps
+        the last epoch.
     adjoint : bool, default=False
         In the refinement, backpropagate through the ODE by torchdiffeq's
         adjoint method (memory constant in the number of solver steps, about
@@ -224,8 +240,8 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         whose flow was kept: the held-out ``"initial"`` record when no
         refinement epoch beat the initial flow), and on the held-out rows
         (standardised units)
-        ``criterion`` (the refinement loss), ``heldout_kl`` (the sum of the two
-        Donsker-Varadhan KL bounds),
+        ``criterion`` (the refinement loss plus both energy distances),
+        ``heldout_kl`` (the sum of the two Donsker-Varadhan KL bounds),
         ``transport_cost`` and ``energy_distance``, and ``time`` (seconds
         since the start of ``fit``).
     transport_cost_ : float
@@ -314,12 +330,12 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         init_steps="auto",
         refine_epochs=5,
         classifier_epochs=20,
-        classifier_inner_epochs=2,
+        classifier_inner_epochs=6,
         batch_size="auto",
         classifier_batch_size=256,
-        classifier_hidden_layer_sizes=(256, 256, 256),
+        classifier_hidden_layer_sizes=(64, 64, 64),
         learning_rate_init=3e-3,
-        classifier_learning_rate=3e-3,
+        classifier_learning_rate=1e-3,
         refine_learning_rate=1e-5,
         warm_start=False,
         validation_fraction=0.1,
