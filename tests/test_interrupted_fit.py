@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import skqflow._torch.flow as torch_flow
-import skqflow._torch.ratio as torch_ratio
+import skqflow._torch.train as torch_train
 from skqflow import InfinitesimalDensityRatio, MutualInformationEstimator, OTFlowTransformer, stack
 from skqflow.datasets import make_gaussian_pair
 
@@ -117,7 +117,7 @@ def test_interrupted_density_ratio_fit_keeps_the_previous_state(data, monkeypatc
     X, y = data
     est = InfinitesimalDensityRatio(**fast_ratio()).fit(X, y).set_params(n_epochs=3)
     before, out_before = _snapshot(est), est.predict_log_ratio(X[:20])
-    module = torch_flow if phase == "flow" else torch_ratio
+    module = torch_flow if phase == "flow" else torch_train  # the ratio net runs in train
     _interrupt_on_call(monkeypatch, module, 1)
     with pytest.raises(KeyboardInterrupt):
         est.fit(X[::3], y[::3])
@@ -135,9 +135,24 @@ def test_interrupted_mutual_info_fit_keeps_the_previous_state(monkeypatch, phase
     ).fit(x, y)
     mi, std, pmi = est.mutual_info_, est.mutual_info_std_, est.pointwise_mutual_info(x[:10], y[:10])
     inner = est.density_ratio_
-    _interrupt_on_call(monkeypatch, torch_flow if phase == "flow" else torch_ratio, 1)
+    _interrupt_on_call(monkeypatch, torch_flow if phase == "flow" else torch_train, 1)
     with pytest.raises(KeyboardInterrupt):
         est.fit(x[:100] * 2, y[:100])
     assert (est.mutual_info_, est.mutual_info_std_) == (mi, std)
     assert est.density_ratio_ is inner
     np.testing.assert_array_equal(est.pointwise_mutual_info(x[:10], y[:10]), pmi)
+
+
+def test_interrupted_copula_mutual_info_fit_keeps_the_previous_state(monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2))
+    y = x[:, :1] ** 3 + rng.normal(size=(300, 1))
+    est = MutualInformationEstimator(hidden_layer_sizes=(16,), n_epochs=2, random_state=0).fit(x, y)
+    assert est.method_ == "copula"
+    before = (est.mutual_info_, est.mutual_info_std_, est.pointwise_mutual_info(x[:10], y[:10]).tolist())
+    _interrupt_on_call(monkeypatch, torch_train, 1)  # the first correction net
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(x[:150] * 2, y[:150])
+    after = (est.mutual_info_, est.mutual_info_std_, est.pointwise_mutual_info(x[:10], y[:10]).tolist())
+    assert after == before
+

@@ -18,7 +18,6 @@ Nothing here imports scikit-learn.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 
@@ -26,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .losses import logistic_loss, logistic_terms
-from .train import Phase, cosine_schedule, run_epochs
+from .train import Phase, cosine_schedule, run_with_selection
 
 __all__ = ["GaussianCopula", "fit_copula_correction", "predict_correction", "select_correction_epoch"]
 
@@ -172,34 +171,19 @@ def fit_copula_correction(
         g = net(torch.cat([fq, fp]))
         return logistic_loss(oq + g[: len(fq)], op + g[len(fq):])
 
-    history: list[dict] = []
-    states: list[tuple[list[Tensor], dict]] = []
-
-    def record(epoch: int, mean_loss: float) -> None:
-        entry = {"epoch": epoch + 1, "loss": mean_loss}
-        if validation is not None:
-            (oq, zq), (op, zp) = held
-            lq = oq + predict_correction(net, copula, zq)
-            lp = op + predict_correction(net, copula, zp)
-            terms = [t.double().cpu() for t in logistic_terms(lq, lp)]
-            entry["validation_loss"] = float(sum(t.mean() for t in terms))
-            states.append((terms, copy.deepcopy(net.state_dict())))
-        history.append(entry)
-        if on_epoch is not None:
-            on_epoch(epoch, entry)
-
     phase = Phase(
         modules=[net], optimizer=optimizer, batches=batches, loss=loss,
         scheduler=cosine_schedule(optimizer, n_epochs * n_batches), max_grad_norm=10.0,
     )
-    if validation is not None:  # the untrained net is a candidate too (g = 0 if it starts at 0)
-        record(-1, math.nan)
-    try:
-        run_epochs(phase, n_epochs, record)
-    finally:
-        if states:
-            chosen = select_correction_epoch([terms for terms, _ in states])
-            net.load_state_dict(states[chosen][1])
-            for i, h in enumerate(history):
-                h["selected"] = i == chosen
-    return history
+
+    def held_out():
+        (oq, zq), (op, zp) = held
+        lq = oq + predict_correction(net, copula, zq)
+        lp = op + predict_correction(net, copula, zp)
+        return [t.double().cpu() for t in logistic_terms(lq, lp)]
+
+    # the untrained net is a candidate too (g = 0 if it starts at 0)
+    return run_with_selection(
+        net, phase, n_epochs, held_out=None if validation is None else held_out,
+        select=select_correction_epoch, on_epoch=on_epoch, score_start=True,
+    )

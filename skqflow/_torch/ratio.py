@@ -12,7 +12,6 @@ Nothing here imports scikit-learn.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Sequence
 
@@ -21,7 +20,7 @@ from torch import Tensor, nn
 
 from .losses import logistic_terms
 from .nn import MLP
-from .train import Phase, cosine_schedule, cycled_permutation, run_epochs
+from .train import Phase, cosine_schedule, cycled_permutation, run_with_selection
 
 __all__ = [
     "OBJECTIVES", "QUADRATURES", "TimeScoreNet", "fit_time_score", "group_integrals", "held_out_terms",
@@ -130,14 +129,15 @@ def _chain_needs(n_intervals: int) -> list[list[int]]:
 
 def _chain_terms(net, groups, times, quadrature):
     """Neighbouring snapshots only: interval ``k`` classifies ``x_k`` against ``x_{k-1}``."""
-    n_int = len(groups) - 1
-    needs = _chain_needs(n_int)
-    R = group_integrals(net, groups, needs, times, quadrature)
+    needs = _chain_needs(len(groups) - 1)
+    return _neighbour_terms(group_integrals(net, groups, needs, times, quadrature), needs)
+
+
+def _neighbour_terms(R: list[Tensor], needs: list[list[int]]) -> list[Tensor]:
+    """Logistic terms of each interval ``k``: ``R_k`` at snapshot ``k - 1`` against snapshot ``k``."""
     terms = []
-    for k in range(n_int):
-        lower = R[k][needs[k].index(k)]
-        upper = R[k + 1][needs[k + 1].index(k)]
-        terms.extend(logistic_terms(lower, upper))
+    for k in range(len(R) - 1):
+        terms.extend(logistic_terms(R[k][needs[k].index(k)], R[k + 1][needs[k + 1].index(k)]))
     return terms
 
 
@@ -153,11 +153,7 @@ def _anchored_terms(net, groups, times, quadrature):
     every = list(range(n_int))
     needs[0], needs[-1] = every, every
     R = group_integrals(net, groups, needs, times, quadrature)
-    terms = []
-    for k in range(n_int):
-        lower = R[k][needs[k].index(k)]
-        upper = R[k + 1][needs[k + 1].index(k)]
-        terms.extend(logistic_terms(lower, upper))
+    terms = _neighbour_terms(R, needs)
     if n_int > 1:
         terms.extend(logistic_terms(R[0].sum(0), R[-1].sum(0)))
     return terms
@@ -274,32 +270,14 @@ def fit_time_score(
             ]
         return [torch.cat(ts).double().cpu() for ts in zip(*parts)]
 
-    history: list[dict] = []
-    states: list[tuple[list[Tensor], dict]] = []
-
-    def record(epoch: int, mean_loss: float) -> None:
-        entry = {"epoch": epoch + 1, "loss": mean_loss}
-        if validation is not None:
-            terms = held_out()
-            entry["validation_loss"] = float(sum(t.mean() for t in terms))
-            states.append((terms, copy.deepcopy(net.state_dict())))
-        history.append(entry)
-        if on_epoch is not None:
-            on_epoch(epoch, entry)
-
     phase = Phase(
         modules=[net], optimizer=optimizer, batches=batches, loss=loss,
         scheduler=cosine_schedule(optimizer, n_epochs * n_batches), max_grad_norm=10.0,
     )
-    try:
-        run_epochs(phase, n_epochs, record)
-    finally:
-        if states:
-            chosen = select_epoch([terms for terms, _ in states])
-            net.load_state_dict(states[chosen][1])
-            for i, h in enumerate(history):
-                h["selected"] = i == chosen
-    return history
+    return run_with_selection(
+        net, phase, n_epochs, held_out=None if validation is None else held_out, select=select_epoch,
+        on_epoch=on_epoch,
+    )
 
 
 def held_out_terms(

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 __all__ = [
     "BLOWUP_FACTOR", "CHECK_EVERY", "INITIAL_FLOW", "CLASSIFIER", "REFINEMENT", "RATIO_NET",
     "Phase", "TrainingDiverged", "batch_indices", "cosine_schedule", "cycled_permutation", "phase_name",
-    "run_epochs", "weighted_indices",
+    "run_epochs", "run_with_selection", "weighted_indices",
 ]
 
 # The stages of training, as named in ``history_`` records, progress bars and plots.
@@ -233,3 +233,54 @@ def _restored(epoch: int) -> str:
 def _restore(modules: Sequence[nn.Module], snapshot: list[dict]) -> None:
     for m, s in zip(modules, snapshot):
         m.load_state_dict(s)
+
+
+def run_with_selection(
+    net: nn.Module,
+    phase: Phase,
+    n_epochs: int,
+    *,
+    held_out: Callable[[], Sequence[Tensor]] | None,
+    select: Callable[[list], int],
+    on_epoch: Callable[[int, dict], None] | None = None,
+    score_start: bool = False,
+) -> list[dict]:
+    """Train ``net`` by ``phase`` and keep the epoch that ``select`` picks on held-out rows.
+
+    After every epoch ``held_out()`` gives the per-row held-out loss terms
+    (one tensor per group; the loss is the sum of the group means), recorded
+    with a copy of the weights. At the end (also when training raises) the
+    weights of the epoch ``select(list of terms per epoch)`` are restored. With
+    ``score_start`` the untrained net is the first candidate (epoch 0).
+    Without ``held_out`` the last epoch is kept.
+
+    Returns
+    -------
+    history : list of dict, one per epoch: ``epoch``, ``loss`` and, with
+    ``held_out``, ``validation_loss`` and ``selected`` (the epoch kept).
+    """
+    history: list[dict] = []
+    states: list[tuple[Sequence[Tensor], dict]] = []
+
+    def record(epoch: int, mean_loss: float) -> None:
+        entry = {"epoch": epoch + 1, "loss": mean_loss}
+        if held_out is not None:
+            terms = held_out()
+            entry["validation_loss"] = float(sum(t.mean() for t in terms))
+            states.append((terms, copy.deepcopy(net.state_dict())))
+        history.append(entry)
+        if on_epoch is not None:
+            on_epoch(epoch, entry)
+
+    if held_out is not None and score_start:
+        record(-1, math.nan)
+    try:
+        run_epochs(phase, n_epochs, record)
+    finally:
+        if states:
+            chosen = select([terms for terms, _ in states])
+            net.load_state_dict(states[chosen][1])
+            for i, h in enumerate(history):
+                h["selected"] = i == chosen
+    return history
+
