@@ -41,11 +41,10 @@ from ._torch.flow import (
     fit_flow_matching,
     heldout_monitor,
     refine,
-    weighted_energy_distance,
     weighted_mean,
 )
 from ._torch.flowmap import FlowMap
-from ._torch.losses import monge_gap
+from ._torch.losses import energy_distance, monge_gap
 from ._torch.nn import ACTIVATIONS, MLP, VelocityField
 from ._torch.train import CLASSIFIER, INITIAL_FLOW, REFINEMENT, TrainingDiverged, weighted_indices
 
@@ -746,7 +745,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         zp, zq = scaler.to_tensor(X_p), scaler.to_tensor(X_q)
         wp, wq = _weight_tensor(w_p, zp), _weight_tensor(w_q, zq)
         with torch.no_grad():
-            d = weighted_energy_distance(fmap.push(zp, 0.0, 1.0), zq, (wp, wq)) + weighted_energy_distance(
+            d = energy_distance(fmap.push(zp, 0.0, 1.0), zq, (wp, wq)) + energy_distance(
                 fmap.push(zq, 1.0, 0.0), zp, (wq, wp)
             )
         return float(warn_non_finite(np.array([-float(d) * scaler.scale]), "score")[0])

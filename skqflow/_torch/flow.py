@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .coupling import COUPLINGS
 from .flowmap import FlowMap
-from .losses import energy_distance, flow_matching_loss, kl_lower_bound, logistic_loss, path_cost
+from .losses import energy_distance, flow_matching_loss, kl_lower_bound, logistic_loss, path_cost, probabilities
 from .ode import integrate, uniform_grid
 from .train import (
     CLASSIFIER,
@@ -33,7 +33,7 @@ from .train import (
 
 __all__ = [
     "fit_flow_matching", "RefineConfig", "heldout_monitor", "refine", "train_classifier",
-    "weighted_energy_distance", "weighted_mean",
+    "weighted_mean",
 ]
 
 Report = Callable[[str, int, dict], None]
@@ -57,19 +57,11 @@ def _paired_batches(
     return list(zip(i0.split(batch_size), i1.split(batch_size)))
 
 
-def _probabilities(weights: Tensor | None, n: int, like: Tensor) -> Tensor:
-    """``weights`` scaled to sum to one (uniform when None), as ``like``'s dtype and device."""
-    if weights is None:
-        return torch.full((n,), 1.0 / n, dtype=like.dtype, device=like.device)
-    w = weights.to(like).reshape(-1)
-    return w / w.sum()
-
-
 def weighted_mean(values: Tensor, weights: Tensor | None = None) -> Tensor:
     """Mean of ``values`` over rows (dimension 0), weighted by ``weights`` (one per row) if given."""
     if weights is None:
         return values.mean(0)
-    p = _probabilities(weights, len(values), values)
+    p = probabilities(weights, len(values), values)
     return (p.reshape(-1, *[1] * (values.dim() - 1)) * values).sum(0)
 
 
@@ -85,30 +77,8 @@ def _kl_bound(logit_pushed: Tensor, logit_real: Tensor, weights: Weights = NO_WE
     if weights[0] is None and weights[1] is None:
         return kl_lower_bound(logit_pushed, logit_real)
     a, b = logit_pushed.reshape(-1), logit_real.reshape(-1)
-    p, q = _probabilities(weights[0], len(a), a), _probabilities(weights[1], len(b), b)
+    p, q = probabilities(weights[0], len(a), a), probabilities(weights[1], len(b), b)
     return kl_lower_bound(a * (len(a) * p), b - torch.log(len(b) * q))
-
-
-def _weighted_mean_distance(a: Tensor, pa: Tensor, b: Tensor, pb: Tensor, chunk: int = 2048) -> Tensor:
-    total = a.new_zeros(())
-    for i in range(0, a.shape[0], chunk):
-        total = total + pa[i : i + chunk] @ torch.cdist(a[i : i + chunk], b) @ pb
-    return total
-
-
-def weighted_energy_distance(x: Tensor, y: Tensor, weights: Weights = NO_WEIGHTS) -> Tensor:
-    """:func:`~.losses.energy_distance` between the weighted empirical measures of ``x`` and ``y``.
-
-    Without weights it is that function itself.
-    """
-    if weights[0] is None and weights[1] is None:
-        return energy_distance(x, y)
-    px, py = _probabilities(weights[0], len(x), x), _probabilities(weights[1], len(y), y)
-    return (
-        2.0 * _weighted_mean_distance(x, px, y, py)
-        - _weighted_mean_distance(x, px, x, px)
-        - _weighted_mean_distance(y, py, y, py)
-    )
 
 
 def fit_flow_matching(
@@ -404,7 +374,7 @@ def heldout_monitor(
             (fwd, cost_f), (bwd, cost_b) = flow.transport(vp, 0.0, 1.0), flow.transport(vq, 1.0, 0.0)
             kl = float(_kl_bound(r1(fwd), r1(vq), (wp, wq)) + _kl_bound(r0(bwd), r0(vp), (wq, wp)))
             cost = float(weighted_mean(cost_f, wp) + weighted_mean(cost_b, wq))
-            ed = float(weighted_energy_distance(fwd, vq, (wp, wq)) + weighted_energy_distance(bwd, vp, (wq, wp)))
+            ed = float(energy_distance(fwd, vq, (wp, wq)) + energy_distance(bwd, vp, (wq, wp)))
         return {
             "criterion": kl + ed + gamma * cost, "heldout_kl": kl,
             "energy_distance": ed, "transport_cost": 0.5 * cost,

@@ -9,7 +9,7 @@ from torch import Tensor
 
 __all__ = [
     "logistic_loss", "logistic_terms", "kl_lower_bound", "path_cost", "energy_distance",
-    "flow_matching_loss", "monge_gap",
+    "flow_matching_loss", "monge_gap", "probabilities",
 ]
 
 
@@ -56,19 +56,35 @@ def flow_matching_loss(field, x0: Tensor, x1: Tensor, t: Tensor) -> Tensor:
     return (field(xt, t.reshape(-1, 1)) - (x1 - x0)).pow(2).sum(-1).mean()
 
 
-def _mean_distance(a: Tensor, b: Tensor, chunk: int = 2048) -> Tensor:
+def _mean_distance(a: Tensor, b: Tensor, pa: Tensor | None = None, pb: Tensor | None = None,
+                   chunk: int = 2048) -> Tensor:
+    """Mean distance between the rows of ``a`` and ``b``, weighted by ``pa`` and ``pb`` (sum one) if given."""
     total = a.new_zeros(())
     for i in range(0, a.shape[0], chunk):
-        total = total + torch.cdist(a[i : i + chunk], b).sum()
-    return total / (a.shape[0] * b.shape[0])
+        d = torch.cdist(a[i : i + chunk], b)
+        total = total + (d.sum() if pa is None else pa[i : i + chunk] @ d @ pb)
+    return total / (a.shape[0] * b.shape[0]) if pa is None else total
 
 
-def energy_distance(x: Tensor, y: Tensor) -> Tensor:
+def probabilities(weights: Tensor | None, n: int, like: Tensor) -> Tensor:
+    """``weights`` scaled to sum to one (uniform when None), as ``like``'s dtype and device."""
+    if weights is None:
+        return torch.full((n,), 1.0 / n, dtype=like.dtype, device=like.device)
+    w = weights.to(like).reshape(-1)
+    return w / w.sum()
+
+
+def energy_distance(x: Tensor, y: Tensor, weights: tuple[Tensor | None, Tensor | None] = (None, None)) -> Tensor:
     """Energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` (V-statistic).
 
     Non-negative, zero only for equal samples, no bandwidth to tune.
+    ``weights`` (one tensor or None for each of ``x`` and ``y``) make the
+    samples weighted empirical measures; without any it is the plain mean.
     """
-    return 2.0 * _mean_distance(x, y) - _mean_distance(x, x) - _mean_distance(y, y)
+    if weights[0] is None and weights[1] is None:
+        return 2.0 * _mean_distance(x, y) - _mean_distance(x, x) - _mean_distance(y, y)
+    px, py = probabilities(weights[0], len(x), x), probabilities(weights[1], len(y), y)
+    return 2.0 * _mean_distance(x, y, px, py) - _mean_distance(x, x, px, px) - _mean_distance(y, y, py, py)
 
 
 def monge_gap(x: Tensor, mapped: Tensor) -> Tensor:
