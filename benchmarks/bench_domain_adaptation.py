@@ -1,7 +1,7 @@
 """Benchmark: domain adaptation in skada pipelines (target-domain accuracy).
 
-Cases (2-D, binary labels; every case is drawn anew for each seed)
-------------------------------------------------------------------
+Cases (binary labels; 2-D unless said; every case is drawn anew for each seed)
+-----------------------------------------------------------------------------
 ``covariate``    ``skada.datasets.make_shifted_datasets(shift="covariate_shift")``:
                  the target over-samples one region of the source's input
                  space; ``p(y | x)`` is unchanged (reweighting territory).
@@ -13,6 +13,14 @@ Cases (2-D, binary labels; every case is drawn anew for each seed)
                  moons rotated by ``--angle`` degrees about their centre.
 ``moons_bent``   two moons against the moons bent by a non-linear map
                  ``(u, v) -> (u, v + 0.6 u^2 - 0.4)``, after centring.
+``convex10``     d=10: two classes of ``make_classification`` (4 informative
+                 features, two clusters per class); the target rows (drawn
+                 from the same distribution) are moved by the gradient of a
+                 convex function, ``x -> x + b + 1.5 W^T sigmoid(W x)`` (8
+                 random unit rows in ``W``), which is therefore the optimal-
+                 transport map between the domains.
+``moons_bent_large`` ``moons_bent`` with ``--large-rows`` rows per domain
+                 (5000 by default) instead of 480.
 
 ``--noise`` sets the noise of the skada generators and of the moons.
 
@@ -74,15 +82,14 @@ for _p in (_ROOT, _HERE):  # run from a checkout without installing skqflow
 
 from _baselines import machine_info, parse_param, save_json, save_text  # noqa: E402
 
-CASES = ("covariate", "conditional", "subspace", "moons_rotated", "moons_bent")
+CASES = ("covariate", "conditional", "subspace", "moons_rotated", "moons_bent", "convex10", "moons_bent_large")
 METHODS = (
     "none", "OTMapping", "EntropicOT", "LinearOT", "CORAL", "DensityReweight", "OTFlow", "FlowReweight",
 )
 SKQFLOW = ("OTFlow", "FlowReweight")
-FLOW_DEFAULTS = dict(hidden_layer_sizes=(64, 64), init_steps=800, max_iter=1, refine_epochs=3,
-                     batch_size=256)
-RATIO_DEFAULTS = dict(hidden_layer_sizes=(64, 64), n_epochs=40)
-GAMMAS = [0.003, 0.03]
+FLOW_DEFAULTS: dict = {}  # the estimators' own defaults: what a user gets
+RATIO_DEFAULTS: dict = {}
+GAMMAS = [0.003, 0.03]  # searched only with --flow-grid (gamma acts in the refinement, off by default)
 
 
 # ---------------------------------------------------------------- data
@@ -93,7 +100,23 @@ def _moons(n, noise, rng):
     return X - [0.5, 0.25], y
 
 
-def make_case(case, n, noise, seed, angle=40.0):
+def _convex10(n_rows, rng):
+    """Source and target rows of the ``convex10`` case (see the module docstring)."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=2 * n_rows, n_features=10, n_informative=4, n_redundant=0, n_clusters_per_class=2,
+        class_sep=1.5, flip_y=0.0, random_state=int(rng.integers(2**31 - 1)),
+    )
+    W = rng.standard_normal((8, 10))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    b = rng.standard_normal(10)
+    Xt = X[n_rows:]
+    Xt = Xt + b + 1.5 / (1.0 + np.exp(-Xt @ W.T)) @ W  # grad of |x|^2/2 + b.x + 1.5 sum softplus(Wx)
+    return X[:n_rows], y[:n_rows], Xt, y[n_rows:]
+
+
+def make_case(case, n, noise, seed, angle=40.0, large_rows=5000):
     """Stacked rows, labels (target labels unmasked) and sample_domain (1 source, -2 target)."""
     rng = np.random.default_rng(seed)
     if case in ("covariate", "conditional", "subspace"):
@@ -104,7 +127,11 @@ def make_case(case, n, noise, seed, angle=40.0):
             noise=noise, random_state=seed,
         )
         return X, y, sd
-    n_rows = 8 * n  # as many rows per domain as skada's generators give
+    n_rows = large_rows if case.endswith("_large") else 8 * n  # 8n: as many as skada's generators give
+    if case == "convex10":
+        Xs, ys, Xt, yt = _convex10(n_rows, rng)
+        X, y = np.concatenate([Xs, Xt]), np.concatenate([ys, yt])
+        return X, y, np.concatenate([np.ones(n_rows, int), -2 * np.ones(n_rows, int)])
     Xs, ys = _moons(n_rows, noise, rng)
     Xt, yt = _moons(n_rows, noise, rng)
     if case == "moons_rotated":
@@ -130,7 +157,7 @@ def _classifier(probability=False):
     return svc.set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
 
 
-def make_method(name, seed, flow_params, ratio_params, probability=False):
+def make_method(name, seed, flow_params, ratio_params, probability=False, flow_grid=False):
     """(pipeline, parameter grid) for one method."""
     import skada
     from sklearn.neighbors import KernelDensity
@@ -156,12 +183,12 @@ def make_method(name, seed, flow_params, ratio_params, probability=False):
             {"densityreweightadapter__weight_estimator__bandwidth": [0.1, 0.3, 1.0]},
         )
     if name == "OTFlow":
-        return OTFlow(classifier(), **flow), {"otflowadapter__flow__gamma": GAMMAS}
+        return OTFlow(classifier(), **flow), ({"otflowadapter__flow__gamma": GAMMAS} if flow_grid else {})
     if name == "FlowReweight":
         ratio = {**RATIO_DEFAULTS, **ratio_params, "random_state": seed}
         return (
             FlowDensityReweight(classifier(), flow=OTFlowTransformer(**flow), **ratio),
-            {"flowdensityreweightadapter__density_ratio__flow__gamma": GAMMAS},
+            {"flowdensityreweightadapter__density_ratio__flow__gamma": GAMMAS} if flow_grid else {},
         )
     raise ValueError(f"unknown method {name!r}")
 
@@ -180,7 +207,9 @@ def run_method(name, X, y, sd, seed, args):
 
     y_masked = np.where(sd < 0, -1, y)
     target = sd < 0
-    pipe, grid = make_method(name, seed, args.flow_params, args.ratio_params, args.scorer == "entropy")
+    pipe, grid = make_method(
+        name, seed, args.flow_params, args.ratio_params, args.scorer == "entropy", args.flow_grid
+    )
     start = time.perf_counter()
     if grid:
         cv = SourceTargetShuffleSplit(n_splits=args.n_splits, random_state=seed)
@@ -229,9 +258,12 @@ def main(argv=None):
     parser.add_argument("--n-samples", type=int, default=60, help="skada's n_samples_source/target (8x rows)")
     parser.add_argument("--noise", type=float, default=0.2)
     parser.add_argument("--angle", type=float, default=40.0)
+    parser.add_argument("--large-rows", type=int, default=5000, help="rows per domain of moons_bent_large")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--n-splits", type=int, default=2)
     parser.add_argument("--scorer", choices=("iw", "entropy"), default="iw")
+    parser.add_argument("--flow-grid", action="store_true",
+                        help="search the flows' gamma (with --flow-param max_iter=1: the paper's refinement)")
     parser.add_argument("--no-oracle", dest="oracle", action="store_false")
     parser.add_argument("--flow-param", dest="flow_params", type=parse_param, action="append", default=[])
     parser.add_argument("--ratio-param", dest="ratio_params", type=parse_param, action="append", default=[])
@@ -252,20 +284,25 @@ def main(argv=None):
     results = {case: {m: [] for m in args.methods} for case in args.cases}
     for case in args.cases:
         for seed in args.seeds:
-            X, y, sd = make_case(case, args.n_samples, args.noise, seed, args.angle)
+            X, y, sd = make_case(case, args.n_samples, args.noise, seed, args.angle, args.large_rows)
             for m in args.methods:
                 r = run_method(m, X, y, sd, seed, args)
                 results[case][m].append({"seed": seed, **r})
                 print(f"{case:<14} seed {seed} {m:<16} accuracy {r['accuracy']:.3f} "
                       f"(oracle {r['oracle']:.3f}) {r['chosen']} {r['seconds']:.1f}s", flush=True)
-    text = table(results, args.cases, args.methods)
+        done = args.cases[: args.cases.index(case) + 1]
+        save(args, {c: results[c] for c in done}, done)  # after every case: a long run keeps what it did
     print()
-    print(text)
+    print(table(results, args.cases, args.methods))
+
+
+def save(args, results, cases):
+    """Write the JSON and the text table of the cases done so far."""
     config = {k: v for k, v in vars(args).items() if k != "out"}
     config.update(flow_defaults=FLOW_DEFAULTS, ratio_defaults=RATIO_DEFAULTS, gammas=GAMMAS)
     machine = machine_info(["skada", "ot"])
     save_json(args.out + ".json", {"config": config, "machine": machine, "results": results})
-    save_text(args.out + ".txt", text)
+    save_text(args.out + ".txt", table(results, cases, args.methods))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ METHODS = ("auto", "copula", "flow")
 #: Fitted attributes that only one of the methods sets.
 _METHOD_ATTRIBUTES = (
     "density_ratio_", "correlation_", "gaussian_mutual_info_", "correction_", "correction_std_",
-    "marginal_values_", "marginal_levels_", "whiteners_", "correction_nets_", "history_",
+    "selection_gap_", "marginal_values_", "marginal_levels_", "whiteners_", "correction_nets_", "history_",
 )
 #: What ``hidden_layer_sizes=None`` and ``n_epochs=None`` mean for each method.
 NET_DEFAULTS = {
@@ -77,6 +77,20 @@ def _correlation(Z):
 def _blocks(n_x, d):
     """The Gaussian blocks (joint, x, y) as (start, stop, sign) in ``I = sum sign * term``."""
     return {"joint": (0, d, 1.0), "x": (0, n_x, -1.0), "y": (n_x, d, -1.0)}
+
+
+def _selection_gap(history: list[dict]) -> float:
+    """Mean ``g`` over a fold's own rows under its epoch of smallest held-out loss, minus under the epoch kept.
+
+    Zero without held-out rows (nothing was selected) or when no epoch has a
+    finite held-out loss.
+    """
+    scored = [h for h in history if "probe_correction" in h and np.isfinite(h.get("validation_loss", np.nan))]
+    kept = [h for h in scored if h.get("selected")]
+    if not kept:
+        return 0.0
+    best = min(scored, key=lambda h: h["validation_loss"])
+    return float(best["probe_correction"] - kept[0]["probe_correction"])
 
 
 def _warn_if_implausible(mi: float, std: float) -> None:
@@ -182,7 +196,9 @@ class MutualInformationEstimator(DefaultFlowMixin, TorchStateMixin, BaseEstimato
         Its standard error. Copula: the row standard deviation of the
         pointwise values over ``sqrt(n)`` (for the Gaussian part this is the
         delta-method standard error of the log-determinants), plus the
-        fold-to-fold spread of the correction beyond its row noise. Flow: the
+        fold-to-fold spread of the correction beyond its row noise, plus
+        ``selection_gap_`` (added in quadrature: the uncertainty of choosing
+        each net's epoch, which row noise does not see). Flow: the
         row standard deviation of the pointwise values over ``sqrt(n)`` only
         (it ignores the error of the ratio net).
     method_ : str
@@ -193,7 +209,15 @@ class MutualInformationEstimator(DefaultFlowMixin, TorchStateMixin, BaseEstimato
     correction_ : float
         Copula only: ``C = mutual_info_ - gaussian_mutual_info_``.
     correction_std_ : float
-        Copula only: the standard error of ``C``.
+        Copula only: the standard error of ``C`` (same terms as above).
+    selection_gap_ : float
+        Copula only: how far ``C`` would move had every fold kept its
+        correction net at the epoch of smallest held-out loss rather than the
+        one chosen (``g = 0`` when the net did not beat it significantly, else
+        the earliest epoch within one standard error of the best), each
+        evaluated on the fold's own rows. Part of the standard errors: where
+        the held-out rows cannot decide between a correction and none, the
+        size of that correction is uncertainty.
     correlation_ : ndarray of shape (n_active, n_active)
         Copula only: the correlation of the normal scores of the non-constant
         columns (``X``'s first).
@@ -365,7 +389,7 @@ class MutualInformationEstimator(DefaultFlowMixin, TorchStateMixin, BaseEstimato
             self.gaussian_mutual_info_ = self.correction_ = 0.0
             self._bias_shift = 0.0
             self.whiteners_, self.correction_nets_ = {}, []
-            self.correction_std_ = 0.0
+            self.correction_std_ = self.selection_gap_ = 0.0
             self.mutual_info_, self.mutual_info_std_ = 0.0, 0.0
             self.history_ = []
             return
@@ -385,7 +409,7 @@ class MutualInformationEstimator(DefaultFlowMixin, TorchStateMixin, BaseEstimato
 
         folds = np.array_split(rng.permutation(n), N_FOLDS)
         correction = np.zeros(n)
-        nets, history = [], []
+        nets, history, gaps = [], [], []
         report, close = make_reporter(self.verbose, {"correction": n_epochs + 1})
         try:
             with torch_seed(rng, torch.device("cpu")) as gen:
@@ -405,6 +429,7 @@ class MutualInformationEstimator(DefaultFlowMixin, TorchStateMixin, BaseEstimato
                             batch_size=self.batch_size, learning_rate_init=self.learning_rate_init,
                             generator=gen, weight_decay=self.weight_decay,
                             validation=None if val is None else Zt[torch.as_tensor(val)],
+                            probe=Zt[torch.as_tensor(test)],
                             on_epoch=None if report is None else (lambda e, m, p=phase: report(p, e, m)),
                         )
                     except TrainingDiverged as exc:
@@ -415,6 +440,7 @@ class MutualInformationEstimator(DefaultFlowMixin, TorchStateMixin, BaseEstimato
                         )
                     correction[test] = predict_correction(net, copula, Zt[torch.as_tensor(test)]).double().numpy()
                     nets.append(net)
+                    gaps.append(_selection_gap(hist))
                     history += [{"phase": phase, **record} for record in hist]
         finally:
             close()
@@ -427,6 +453,10 @@ class MutualInformationEstimator(DefaultFlowMixin, TorchStateMixin, BaseEstimato
         var_rows = pmi.var(ddof=1) / n
         fold_means = np.array([correction[f].mean() for f in folds])
         extra = max(0.0, fold_means.var(ddof=1) / len(folds) - correction.var(ddof=1) / n)
+        # and how far the correction would move had each fold kept its net of
+        # smallest held-out loss instead (the selection's own uncertainty)
+        self.selection_gap_ = float(np.mean(gaps)) if gaps else 0.0
+        extra += self.selection_gap_**2
         self.correction_std_ = float(np.sqrt(correction.var(ddof=1) / n + extra))
         self.mutual_info_std_ = float(np.sqrt(var_rows + extra))
 

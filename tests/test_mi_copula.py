@@ -212,3 +212,33 @@ def test_history_plots_phase_by_phase():
     assert {r["phase"] for r in est.history_} == {"correction fold 1", "correction fold 2", "correction fold 3"}
     assert sum(r["selected"] for r in est.history_) == 3  # one epoch kept per fold
     plotting.plot_history(est)
+
+
+def test_selection_gap_is_the_move_to_the_smallest_held_out_loss():
+    from skqflow._mutual_info import _selection_gap
+
+    history = [
+        {"epoch": 0, "validation_loss": 1.00, "probe_correction": 0.0, "selected": True},
+        {"epoch": 1, "validation_loss": 0.97, "probe_correction": 0.3, "selected": False},
+        {"epoch": 2, "validation_loss": 0.99, "probe_correction": 0.5, "selected": False},
+    ]
+    assert _selection_gap(history) == pytest.approx(0.3)
+    history[1]["selected"], history[0]["selected"] = True, False
+    assert _selection_gap(history) == 0.0  # the kept epoch is the best one
+    assert _selection_gap([{"epoch": 1, "loss": 0.5}]) == 0.0  # no held-out rows: nothing selected
+
+
+def test_standard_error_includes_the_selection_gap_of_the_folds_own_rows():
+    pair = MutualInfoPair(4, 0.0, "student_t", 1.0)
+    X, Y = pair.sample(3000, random_state=1)
+    est = MutualInformationEstimator(random_state=0).fit(X, Y)
+    folds = [[h for h in est.history_ if h["phase"] == f"correction fold {k}"] for k in (1, 2, 3)]
+    kept = [next(h for h in fold if h["selected"]) for fold in folds]
+    # each kept epoch's probe mean is that fold's share of the cross-fitted correction
+    # (the three folds have 1000 rows each)
+    assert np.mean([h["probe_correction"] for h in kept]) == pytest.approx(est.correction_, abs=1e-5)
+    best = [min(fold, key=lambda h: h["validation_loss"]) for fold in folds]
+    gap = np.mean([b["probe_correction"] - k["probe_correction"] for b, k in zip(best, kept)])
+    assert est.selection_gap_ == pytest.approx(gap, abs=1e-12)
+    assert est.mutual_info_std_ >= abs(est.selection_gap_)
+    assert est.correction_std_ >= abs(est.selection_gap_)

@@ -133,6 +133,7 @@ def fit_copula_correction(
     generator: torch.Generator,
     weight_decay: float = 0.0,
     validation: Tensor | None = None,
+    probe: Tensor | None = None,
     on_epoch: Callable[[int, dict], None] | None = None,
 ) -> list[dict]:
     """Train ``g`` on joint rows ``train`` against fresh product rows, with the logit ``pmi_G + g``.
@@ -143,10 +144,14 @@ def fit_copula_correction(
     the latest epoch whose held-out loss is within one paired standard error
     of the smallest (:func:`~.ratio.select_epoch`).
 
+    With ``probe`` (rows the net never trains on) every candidate's mean
+    ``g`` over them is recorded as well, so that the caller can see how much
+    the choice of epoch moves the correction.
+
     Returns
     -------
     history : list of dict, one per epoch: ``loss`` and, with ``validation``,
-    ``validation_loss`` and ``selected``.
+    ``validation_loss`` and ``selected`` (and ``probe_correction`` with ``probe``).
     """
     n = len(train)
     n_x = copula.n_x
@@ -176,14 +181,21 @@ def fit_copula_correction(
         scheduler=cosine_schedule(optimizer, n_epochs * n_batches), max_grad_norm=10.0,
     )
 
+    probed: list[float] = []
+
     def held_out():
         (oq, zq), (op, zp) = held
         lq = oq + predict_correction(net, copula, zq)
         lp = op + predict_correction(net, copula, zp)
+        if probe is not None:
+            probed.append(float(predict_correction(net, copula, probe).double().mean()))
         return [t.double().cpu() for t in logistic_terms(lq, lp)]
 
     # the untrained net is a candidate too (g = 0 if it starts at 0)
-    return run_with_selection(
+    history = run_with_selection(
         net, phase, n_epochs, held_out=None if validation is None else held_out,
         select=select_correction_epoch, on_epoch=on_epoch, score_start=True,
     )
+    for entry, value in zip(history, probed):
+        entry["probe_correction"] = value
+    return history
