@@ -24,27 +24,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 
 import numpy as np
 import torch
-from scipy.linalg import sqrtm
 
 from skqflow import OTFlowTransformer, stack
 from skqflow.datasets import make_gaussian_pair
 
-
-def plug_in(X_p, X_q):
-    m_p, m_q = X_p.mean(0), X_q.mean(0)
-    S_p, S_q = np.cov(X_p.T), np.cov(X_q.T)
-    root = np.real(sqrtm(S_p))
-    inv_root = np.linalg.inv(root)
-    A = inv_root @ np.real(sqrtm(root @ S_q @ root)) @ inv_root
-    return lambda X: m_q + (X - m_p) @ A.T
-
-
-def map_error(T_hat, T, X):
-    return float(np.mean(np.linalg.norm(T_hat - T, axis=1) / np.linalg.norm(T - X, axis=1)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _baselines import gaussian_plug_in_map as plug_in  # noqa: E402
+from _baselines import relative_map_error as map_error  # noqa: E402
 
 
 def main(argv=None) -> int:
