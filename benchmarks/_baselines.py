@@ -504,6 +504,23 @@ def epochs_for_time(X_p, X_q, target_seconds, *, n_calibration_epochs=3, **kwarg
     }
 
 
+def gaussian_plug_in_map(X_p, X_q):
+    """The closed-form Gaussian (Bures) OT map between the samples' means and covariances, as a callable."""
+    from scipy.linalg import sqrtm
+
+    m_p, m_q = X_p.mean(0), X_q.mean(0)
+    S_p, S_q = np.cov(X_p.T), np.cov(X_q.T)
+    root = np.real(sqrtm(S_p))
+    inv_root = np.linalg.inv(root)
+    A = inv_root @ np.real(sqrtm(root @ S_q @ root)) @ inv_root
+    return lambda X: m_q + (X - m_p) @ A.T
+
+
+def relative_map_error(T_hat, T, X):
+    """``mean ||T_hat(x) - T(x)|| / ||T(x) - x||`` over the rows ``X`` (``T_hat``, ``T``: their images)."""
+    return float(np.mean(np.linalg.norm(T_hat - T, axis=1) / np.linalg.norm(T - X, axis=1)))
+
+
 # ------------------------------------------------------------- plumbing
 def machine_info(extra_modules=()):
     """Platform, CPU count, library versions and the date, for the JSON output."""

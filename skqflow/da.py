@@ -311,7 +311,7 @@ class FlowDensityReweightAdapter(BaseAdapter):
         self.max_weight = max_weight
 
     @atomic_fit
-    def fit(self, X, y=None, *, sample_domain=None):
+    def fit(self, X, y=None, *, sample_domain=None, sample_weight=None):
         """Learn the density ratio between the source rows and the target rows.
 
         Parameters
@@ -322,6 +322,12 @@ class FlowDensityReweightAdapter(BaseAdapter):
             Ignored.
         sample_domain : array-like of shape (n_samples,)
             Domain of each row: ``>= 0`` source, ``< 0`` target.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row, source and target alike: the
+            ratio is then that of the weighted target rows to the weighted
+            source rows (each domain's weights normalised to sum to one;
+            weight zero drops a row). In a pipeline, routed here when
+            requested with ``set_fit_request(sample_weight=True)``.
 
         Returns
         -------
@@ -330,8 +336,10 @@ class FlowDensityReweightAdapter(BaseAdapter):
         """
         self._validate_params()
         X, source = _source_target(self, X, sample_domain, fitting=True)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         self.density_ratio_ = _fit_template(
-            self.density_ratio, InfinitesimalDensityRatio, "density_ratio", X, source
+            self.density_ratio, InfinitesimalDensityRatio, "density_ratio", X, source, sample_weight
         )
         return self
 
@@ -356,6 +364,10 @@ class FlowDensityReweightAdapter(BaseAdapter):
             over them (and clipped at ``max_weight`` if set); zero on target
             rows.
         """
+        return self._weights(X, sample_domain)
+
+    def _weights(self, X, sample_domain, base=None):
+        """:meth:`compute_weights`, with the source rows' ratios multiplied by ``base`` (one per row of X) first."""
         X, source = _source_target(self, X, sample_domain, fitting=False, allow_source=True)
         weights = np.zeros(len(X))
         if source.any():
@@ -369,11 +381,13 @@ class FlowDensityReweightAdapter(BaseAdapter):
                 )
             top = log_ratio[finite].max() if finite.any() else 0.0
             w = np.where(finite, np.exp(log_ratio - top), 0.0)
+            if base is not None:
+                w = w * base[source]
             w = _normalise(w, self.max_weight)
             weights[source] = w
         return weights
 
-    def fit_transform(self, X, y=None, *, sample_domain=None, **params):
+    def fit_transform(self, X, y=None, *, sample_domain=None, sample_weight=None, **params):
         """Fit the ratio and return the rows with their importance weights.
 
         Parameters
@@ -384,6 +398,11 @@ class FlowDensityReweightAdapter(BaseAdapter):
             Ignored.
         sample_domain : array-like of shape (n_samples,)
             Domain of each row: ``>= 0`` source, ``< 0`` target.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row, passed to :meth:`fit`; each
+            source row's importance weight is then its density ratio times
+            its own weight (so that the weighted source rows stand for the
+            target), scaled to mean one over the source rows.
         **params : dict
             Ignored; accepted for skada's routing.
 
@@ -395,8 +414,10 @@ class FlowDensityReweightAdapter(BaseAdapter):
             ``{"sample_weight": weights}``, passed on by skada's pipeline to
             the next step's ``fit``.
         """
-        self.fit(X, y, sample_domain=sample_domain)
-        weights = self.compute_weights(X, sample_domain=sample_domain)
+        self.fit(X, y, sample_domain=sample_domain, sample_weight=sample_weight)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        weights = self._weights(X, sample_domain, sample_weight)
         X, _ = _source_target(self, X, sample_domain, fitting=False)
         return X, {"sample_weight": weights}
 

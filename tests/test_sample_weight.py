@@ -373,3 +373,45 @@ def _check_skada_routing():
     frozen = FrozenEstimator(dropped.flow_)
     with pytest.raises(ValueError, match="frozen flow"):
         OTFlowAdapter(frozen).fit(X, sample_domain=sd, sample_weight=w)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("skada") is None, reason="skada not installed")
+def test_reweight_adapter_multiplies_the_ratio_by_each_source_rows_weight():
+    with sklearn.config_context(enable_metadata_routing=True):
+        _check_reweight_weights()
+
+
+def _check_reweight_weights():
+    from skada import make_da_pipeline
+    from sklearn.linear_model import LogisticRegression
+
+    from skqflow import InfinitesimalDensityRatio
+    from skqflow.da import FlowDensityReweightAdapter
+
+    rng = np.random.default_rng(1)
+    n = 200
+    Xs, Xt = rng.normal(size=(n, 2)), rng.normal(size=(n, 2)) + [1.0, 0.0]
+    X = np.concatenate([Xs, Xt])
+    sd = np.concatenate([np.ones(n, int), -np.ones(n, int)])
+    w = np.concatenate([rng.uniform(0.5, 2.0, n), np.ones(n)])
+    w[:20] = 0.0  # absent source rows
+    ratio = InfinitesimalDensityRatio(flow=tiny_flow(max_iter=0, init_steps=20), hidden_layer_sizes=(8,),
+                                      n_epochs=2, random_state=0)
+    adapter = FlowDensityReweightAdapter(ratio)
+    _, params = adapter.fit_transform(X, None, sample_domain=sd, sample_weight=w)
+    out = params["sample_weight"]
+    assert np.all(out[:20] == 0) and np.all(out[n:] == 0)
+    assert out[:n].mean() == pytest.approx(1.0)
+    # each kept source row: (its own weight) x (the fitted density ratio), up to one constant
+    r = np.exp(adapter.density_ratio_.predict_log_ratio(Xs[20:]))
+    quotient = out[20:n] / (w[20:n] * r)
+    np.testing.assert_allclose(quotient, quotient[0], rtol=1e-4)
+    # the weights reach the ratio's fit: a weighted fit differs from the unweighted one
+    plain = FlowDensityReweightAdapter(ratio).fit(X, sample_domain=sd)
+    assert not np.allclose(plain.density_ratio_.predict_log_ratio(Xs), adapter.density_ratio_.predict_log_ratio(Xs))
+    # and skada's pipeline routes them when asked
+    clf = LogisticRegression().set_fit_request(sample_weight=True)
+    y = np.concatenate([(Xs[:, 0] > 0).astype(int), -np.ones(n, int)])
+    make_da_pipeline(FlowDensityReweightAdapter(ratio).set_fit_request(sample_weight=True), clf).fit(
+        X, y, sample_domain=sd, sample_weight=w
+    )
