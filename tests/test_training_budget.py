@@ -68,6 +68,33 @@ def test_threads_are_set_for_the_call_and_restored(data, monkeypatch, n_threads,
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("flushed_before", [False, True])
+def test_denormals_are_flushed_for_the_call_and_the_setting_restored(data, monkeypatch, flushed_before):
+    from skqflow._base import _denormals_flushed
+
+    torch.set_flush_denormal(flushed_before)
+    try:
+        seen = []
+        real = torch_flow.fit_flow_matching
+
+        def spy(*args, **kwargs):
+            seen.append(_denormals_flushed())
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr("skqflow._transport.fit_flow_matching", spy)
+        for n_threads in (1, None):
+            flow = OTFlowTransformer(**{**FAST, "max_iter": 0}, n_threads=n_threads).fit(*data)
+            assert _denormals_flushed() is flushed_before  # restored after fit
+            flow.transform(data[0][:5])
+            assert _denormals_flushed() is flushed_before
+        assert seen == [True, True]  # flushed while training
+        # the probe itself reads the CPU flag
+        torch.set_flush_denormal(not flushed_before)
+        assert _denormals_flushed() is (not flushed_before)
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def test_threads_are_restored_when_fit_fails(data):
     before = torch.get_num_threads()
     with pytest.raises(ValueError):
