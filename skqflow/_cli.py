@@ -174,7 +174,7 @@ def run_demo(args):
     X_p, X_q = make_moons_checkerboard(n, random_state=args.seed)
     X_p_test, X_q_test = make_moons_checkerboard(n, random_state=args.seed + 1)
     print(f"skqflow demo: two moons (P) -> checkerboard (Q), {n} training and {n} test rows per side")
-    print(f"OTFlowTransformer({_describe(params)}, random_state={args.seed}); other parameters default")
+    print(f"OTFlowTransformer({_describe({**params, 'random_state': args.seed})}); other parameters default")
     sys.stdout.flush()  # before the progress bar on stderr
     flow = _make_flow(params, args.seed)
     fit_time = _fit(flow, X_p, X_q)
