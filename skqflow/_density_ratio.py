@@ -41,9 +41,10 @@ from ._torch.ratio import (
     fit_time_score,
     held_out_terms,
     log_ratio,
+    paired_standard_error,
     select_epoch,
 )
-from ._torch.train import RATIO_NET, TrainingDiverged, phase_name
+from ._torch.train import RATIO_NET, StopTraining, TrainingDiverged, phase_name
 from ._transport import OTFlowTransformer, check_weights, resample_by_weight, torch_view
 
 __all__ = ["InfinitesimalDensityRatio"]
@@ -103,6 +104,44 @@ class DefaultFlowMixin:
         if self.flow is None and "flow" not in params and any(k.startswith("flow__") for k in params):
             self.flow = OTFlowTransformer()
         return super().set_params(**params)
+
+
+#: ``method="auto"`` stops training the chain once, after at least this share
+#: of its epochs, its held-out loss as a classifier of Q against P exceeds the
+#: single classifier's at the same epoch by more than this many paired
+#: standard errors: a chain that far behind at equal training is not kept.
+ABANDON_AFTER = 0.2
+ABANDON_SIGNIFICANCE = 2.0
+
+
+class _EpochComparison:
+    """Per-epoch check of ``method="auto"``: record the single classifier, or compare the chain with it.
+
+    With ``record`` it stores the net's held-out terms (as a classifier of Q
+    against P, :func:`~skqflow._torch.ratio.held_out_terms`) after every
+    epoch in ``single_terms``; otherwise it computes the chain's and raises
+    :class:`~skqflow._torch.train.StopTraining` when the chain is clearly
+    worse than the single classifier was after the same epoch.
+    """
+
+    def __init__(self, net, grid, held, quadrature, single_terms, *, record, n_epochs):
+        self.net, self.grid, self.held, self.quadrature = net, grid, held, quadrature
+        self.single_terms, self.record = single_terms, record
+        self.first_check = max(2, int(np.ceil(ABANDON_AFTER * n_epochs)))
+        self.stopped = False
+
+    def __call__(self, epoch: int) -> None:
+        if not self.record and (epoch + 1 < self.first_check or epoch >= len(self.single_terms)):
+            return
+        terms = held_out_terms(self.net, self.grid, *self.held, self.quadrature)
+        if self.record:
+            self.single_terms.append(terms)
+            return
+        single = self.single_terms[epoch]
+        gap = float(sum(t.mean() for t in terms)) - float(sum(t.mean() for t in single))
+        if gap > ABANDON_SIGNIFICANCE * paired_standard_error(terms, single):
+            self.stopped = True
+            raise StopTraining
 
 
 class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator):
@@ -371,20 +410,26 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
             zp, zq = scaler.to_tensor(X_p), scaler.to_tensor(X_q)
             (zp_fit, zq_fit), held = holdout_split([zp, zq], self.validation_fraction, gen)
             times = torch.linspace(0.0, 1.0, n_int + 1, dtype=zp.dtype, device=scaler.device)
-            candidates = {
-                "chain": (training_chains(
-                    self.snapshot_rows, fmap, zp_fit, zq_fit, n_int, held=held, generator=gen, draw_q=draw_q,
-                ), times),
-            }
+            candidates = {}
             if self.method == "auto" and n_int > 1 and held is not None:
+                # the single classifier first: the chain is then compared with it epoch by epoch
                 single = [zp_fit, zq_fit] if draw_q is None else (lambda: [zp_fit, draw_q(len(zq_fit))])
                 candidates[SINGLE] = ((single, list(held)), times[[0, -1]])
+            candidates["chain"] = (training_chains(
+                self.snapshot_rows, fmap, zp_fit, zq_fit, n_int, held=held, generator=gen, draw_q=draw_q,
+            ), times)
             report, close = make_reporter(self.verbose, {RATIO_NET: self.n_epochs})
-            nets, history = {}, []
+            nets, history, single_terms = {}, [], []
             try:
                 for name, ((train, held_chain), grid) in candidates.items():
                     nets[name] = TimeScoreNet(X.shape[1], sizes, self.activation).to(scaler.device, zp.dtype)
-                    records = self._train_net(nets[name], train, held_chain, grid, gen, report, name)
+                    watch = None
+                    if SINGLE in candidates:
+                        watch = _EpochComparison(nets[name], grid, held, self.quadrature, single_terms,
+                                                 record=name == SINGLE, n_epochs=self.n_epochs)
+                    records = self._train_net(nets[name], train, held_chain, grid, gen, report, name, watch)
+                    if watch is not None and watch.stopped and records:
+                        records[-1]["stopped_early"] = True
                     history += [{"phase": RATIO_NET, "direction": name, **r} for r in records]
             finally:
                 close()
@@ -406,15 +451,26 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         self.times_ = candidates[chosen][1].cpu().double().numpy()
         return self
 
-    def _train_net(self, net, train, held, times, gen, report, name):
-        """Train one ratio net on a chain; its per-epoch records."""
+    def _train_net(self, net, train, held, times, gen, report, name, watch=None):
+        """Train one ratio net on a chain; its per-epoch records.
+
+        ``watch(epoch)`` (if given) runs after every epoch and may end the
+        training early (:class:`~skqflow._torch.train.StopTraining`).
+        """
         phase = phase_name(RATIO_NET, name)
+
+        def on_epoch(epoch, metrics):
+            if report is not None:
+                report(phase, epoch, metrics)
+            if watch is not None:
+                watch(epoch)
+
         try:
             return fit_time_score(
                 net, train, times, n_epochs=self.n_epochs, batch_size=self.batch_size,
                 learning_rate_init=self.learning_rate_init, generator=gen, quadrature=self.quadrature,
                 weight_decay=self.weight_decay, validation=held, objective=self.objective,
-                on_epoch=None if report is None else (lambda e, m: report(phase, e, m)),
+                on_epoch=on_epoch if (report is not None or watch is not None) else None,
             )
         except TrainingDiverged as exc:
             warnings.warn(

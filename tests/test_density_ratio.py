@@ -277,3 +277,53 @@ def test_partial_interval_of_a_single_classifier_is_refused():
     with pytest.raises(ValueError, match="single classifier"):
         est.predict_log_ratio(X, t_end=0.5)
     np.testing.assert_array_equal(est.predict_log_ratio(X[:3], t_start=0.5, t_end=0.5), 0.0)
+
+
+@pytest.mark.parametrize("chain_offset, stops", [(1.0, True), (-1.0, False)])
+def test_auto_stops_a_chain_that_is_clearly_behind_at_the_same_epoch(monkeypatch, chain_offset, stops):
+    """The chain's held-out classifier terms shifted by +1 (clearly worse) or -1 (better) per row."""
+    import skqflow._density_ratio as module
+
+    real = module.held_out_terms
+
+    def shifted(net, grid, p_rows, q_rows, quadrature="gauss"):
+        terms = real(net, grid, p_rows, q_rows, quadrature)
+        return tuple(t + chain_offset for t in terms) if len(grid) > 2 else terms
+
+    monkeypatch.setattr(module, "held_out_terms", shifted)
+    pair = make_gaussian_pair(2, random_state=3)
+    X, y = stack(*pair.sample(400, random_state=4))
+    n_epochs = 10
+    est = InfinitesimalDensityRatio(**fast_ratio(n_epochs=n_epochs, hidden_layer_sizes=(16,), n_intervals=3)).fit(X, y)
+    chain = [r for r in est.history_ if r["direction"] == "chain"]
+    single = [r for r in est.history_ if r["direction"] == "single classifier"]
+    assert len(single) == n_epochs
+    first_check = max(2, int(np.ceil(module.ABANDON_AFTER * n_epochs)))
+    if stops:
+        assert len(chain) == first_check and chain[-1]["stopped_early"]
+        assert est.method_ == "single classifier"
+    else:
+        assert len(chain) == n_epochs and not any(r.get("stopped_early") for r in chain)
+        assert est.method_ == "chain"
+    # method="chain" never compares, so never stops
+    forced = InfinitesimalDensityRatio(**fast_ratio(n_epochs=n_epochs, hidden_layer_sizes=(16,), n_intervals=3,
+                                                    method="chain")).fit(X, y)
+    assert len(forced.history_) == n_epochs
+
+
+def test_stop_training_ends_after_the_current_epoch():
+    from skqflow._torch.train import Phase, StopTraining, run_epochs
+
+    net = torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    x = torch.ones(4, 1)
+    phase = Phase(modules=[net], optimizer=opt, batches=lambda: iter([x]), loss=lambda b: net(b).pow(2).mean())
+    seen = []
+
+    def on_epoch(epoch, loss):
+        seen.append(epoch)
+        if epoch == 2:
+            raise StopTraining
+
+    means = run_epochs(phase, 10, on_epoch)
+    assert seen == [0, 1, 2] and len(means) == 3

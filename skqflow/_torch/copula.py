@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .losses import logistic_loss, logistic_terms
+from .ratio import paired_standard_error
 from .train import Phase, cosine_schedule, run_with_selection
 
 __all__ = ["GaussianCopula", "fit_copula_correction", "predict_correction", "select_correction_epoch"]
@@ -54,8 +55,7 @@ def select_correction_epoch(epoch_terms) -> int:
     best = min(finite, key=lambda i: losses[i])
 
     def paired_se(i):
-        pairs = zip(epoch_terms[best], epoch_terms[i])
-        return math.sqrt(sum(float((a - b).var()) / len(a) for a, b in pairs if len(a) > 1))
+        return paired_standard_error(epoch_terms[best], epoch_terms[i])
 
     if not losses[0] - losses[best] > SIGNIFICANCE * paired_se(0):
         return 0

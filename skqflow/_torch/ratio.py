@@ -25,7 +25,7 @@ from .train import Phase, cosine_schedule, cycled_permutation, run_with_selectio
 __all__ = [
     "OBJECTIVES", "QUADRATURES", "TimeScoreNet", "fit_time_score", "group_integrals", "held_out_terms",
     "interval_integrals",
-    "log_ratio", "select_epoch",
+    "log_ratio", "paired_standard_error", "select_epoch",
 ]
 
 # Quadrature rules on [0, 1] as (nodes, weights). Both integrate cubics
@@ -312,11 +312,17 @@ def select_epoch(epoch_terms: Sequence[Sequence[Tensor]]) -> int:
     if not finite:
         return len(losses) - 1
     best = min(finite, key=lambda i: losses[i])
+    return max(
+        i for i in finite if losses[i] <= losses[best] + paired_standard_error(epoch_terms[i], epoch_terms[best])
+    )
 
-    def paired_se(i):
-        var = sum(
-            float((a - b).var()) / len(a) for a, b in zip(epoch_terms[i], epoch_terms[best]) if len(a) > 1
-        )
-        return math.sqrt(var)
 
-    return max(i for i in finite if losses[i] <= losses[best] + paired_se(i))
+def paired_standard_error(terms_a: Sequence[Tensor], terms_b: Sequence[Tensor]) -> float:
+    """Standard error of the difference of two held-out losses on the same rows.
+
+    Each loss is the sum over groups of the mean of its per-row terms; the
+    rows of a group are the same for both, so the error is that of the
+    per-row differences (groups of one row contribute nothing).
+    """
+    var = sum(float((a - b).var()) / len(a) for a, b in zip(terms_a, terms_b) if len(a) > 1)
+    return math.sqrt(var)

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "BLOWUP_FACTOR", "CHECK_EVERY", "INITIAL_FLOW", "CLASSIFIER", "REFINEMENT", "RATIO_NET",
-    "Phase", "TrainingDiverged", "batch_indices", "cosine_schedule", "cycled_permutation", "phase_name",
+    "Phase", "StopTraining", "TrainingDiverged", "batch_indices", "cosine_schedule", "cycled_permutation", "phase_name",
     "run_epochs", "run_with_selection", "weighted_indices",
 ]
 
@@ -57,6 +57,10 @@ BLOWUP_FACTOR = 1e3
 
 class TrainingDiverged(RuntimeError):
     """Raised when training blows up; the weights of the last sound epoch are already restored."""
+
+
+class StopTraining(Exception):
+    """Raised by an ``on_epoch`` callback to end training after the current epoch (not an error)."""
 
 
 @dataclass
@@ -167,6 +171,9 @@ def run_epochs(
 ) -> list[float]:
     """Train ``phase`` for ``n_epochs`` epochs and return the mean loss of each.
 
+    ``on_epoch(epoch, mean_loss)`` runs after every epoch; if it raises
+    :class:`StopTraining`, training ends there (the epochs run so far count).
+
     Raises
     ------
     TrainingDiverged
@@ -207,7 +214,10 @@ def run_epochs(
         means.append(float(total) / count if count else float("nan"))
         phase.losses.append(means[-1])
         if on_epoch is not None:
-            on_epoch(epoch, means[-1])
+            try:
+                on_epoch(epoch, means[-1])
+            except StopTraining:
+                break
     return means
 
 
