@@ -202,8 +202,12 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         moves whole modes far (low-dimensional mixtures) the chain's
         neighbouring snapshots lose their overlap and one classifier is
         more accurate; where P and Q are far apart in many dimensions the
-        chain is. Needs held-out rows (``validation_fraction > 0``); without
-        them, or with ``n_intervals=1``, only the chain is trained.
+        chain is. The single classifier is trained first; the chain's
+        training stops early (from a fifth of ``n_epochs`` on) once its
+        held-out loss is worse than the single classifier's after the same
+        epoch by more than two paired standard errors. Needs held-out rows
+        (``validation_fraction > 0``); without them, or with
+        ``n_intervals=1``, only the chain is trained.
     objective : {"chain", "anchored", "multinomial"}, default="chain"
         What the chain's net is trained on: ``"chain"``, neighbouring
         snapshots only (logistic loss of each interval's integral);
@@ -265,7 +269,8 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         ``direction`` (the net: ``"chain"`` or ``"single classifier"``),
         ``epoch``, ``loss`` and, with held-out rows, ``validation_loss`` and
         ``selected`` (True for the epoch whose weights were kept, in the net
-        that was kept).
+        that was kept); the chain's last record has ``stopped_early`` when
+        ``method="auto"`` ended its training early.
 
     See Also
     --------
@@ -438,7 +443,9 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
                 for name, (_, grid) in candidates.items()
             }
         # the single classifier unless the chain is better by more than a standard error
-        names = list(candidates)
+        # (select_epoch keeps the *latest* candidate within a standard error of the best,
+        # so the single classifier goes last, whatever the order of training)
+        names = sorted(candidates, key=lambda name: name == SINGLE)
         chosen = names[select_epoch([losses[n] for n in names])] if len(names) > 1 else names[0]
         for r in history:
             r["selected"] = bool(r.get("selected")) and r["direction"] == chosen
