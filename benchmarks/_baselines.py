@@ -504,6 +504,21 @@ def epochs_for_time(X_p, X_q, target_seconds, *, n_calibration_epochs=3, **kwarg
     }
 
 
+def refinement_task(d, n, shift):
+    """The Gaussian pair of the refinement diagnostics and benchmarks, with its rows.
+
+    ``make_gaussian_pair(d, shift=shift, random_state=0)``, ``n`` training rows
+    a side (seed 1) and 1000 test rows a side (seed 2); returns ``(pair, X_p,
+    X_q, X_t, Y_t)``.
+    """
+    from skqflow.datasets import make_gaussian_pair
+
+    pair = make_gaussian_pair(d, shift=shift, random_state=0)
+    X_p, X_q = pair.sample(n, random_state=1)
+    X_t, Y_t = pair.sample(1000, random_state=2)
+    return pair, X_p, X_q, X_t, Y_t
+
+
 def gaussian_plug_in_map(X_p, X_q):
     """The closed-form Gaussian (Bures) OT map between the samples' means and covariances, as a callable."""
     from scipy.linalg import sqrtm

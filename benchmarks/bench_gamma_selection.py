@@ -41,10 +41,9 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from skqflow import OTFlowTransformer, stack
-from skqflow.datasets import make_gaussian_pair
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _baselines import gaussian_plug_in_map, relative_map_error  # noqa: E402
+from _baselines import gaussian_plug_in_map, refinement_task, relative_map_error  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -63,9 +62,7 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
     gammas = [float(g) for g in args.gammas.split(",")]
-    pair = make_gaussian_pair(args.d, shift=args.shift, random_state=0)
-    X_p, X_q = pair.sample(args.n, random_state=1)
-    X_t, _ = pair.sample(1000, random_state=2)
+    pair, X_p, X_q, X_t, _ = refinement_task(args.d, args.n, args.shift)
     T_star = pair.ot_map(X_t)
     X, y = stack(X_p, X_q)
 
@@ -131,7 +128,7 @@ def main(argv=None) -> int:
           f"gamma={best} ({errors[best]:.3f}); within 10%: {within}; gammas beating the smallest "
           f"({smallest}): {beats_smallest or 'none'}; search {search_s:.0f} s")
     payload = {
-        "command": "python benchmarks/bench_gamma_selection.py " + " ".join(argv or __import__("sys").argv[1:]),
+        "command": "python benchmarks/bench_gamma_selection.py " + " ".join(argv or sys.argv[1:]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {platform.processor() or ''} 2-core CPU, 1 torch thread",
         "torch": torch.__version__, "config": vars(args), "summary": summary, "rows": rows,

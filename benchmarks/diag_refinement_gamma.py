@@ -33,7 +33,9 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import platform
+import sys
 import time
 import warnings
 from datetime import datetime, timezone
@@ -43,7 +45,9 @@ import numpy as np
 import torch
 
 from skqflow import OTFlowTransformer, stack
-from skqflow.datasets import make_gaussian_pair
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _baselines import refinement_task  # noqa: E402
 
 #: The refinement settings compared (on top of the shared ones below).
 SETTINGS = {
@@ -70,9 +74,7 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
     gammas = [float(g) for g in args.gammas.split(",")]
-    pair = make_gaussian_pair(args.d, shift=args.shift, random_state=0)
-    X_p, X_q = pair.sample(args.n, random_state=1)
-    X_t, Y_t = pair.sample(1000, random_state=2)
+    pair, X_p, X_q, X_t, Y_t = refinement_task(args.d, args.n, args.shift)
     T = pair.ot_map(X_t)
     test_X, test_y = stack(X_t, Y_t)
     rows = []
@@ -113,7 +115,7 @@ def main(argv=None) -> int:
     out = Path(args.out or Path(__file__).parent / "results" / f"diag_refinement_gamma_d{args.d}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "command": "python benchmarks/diag_refinement_gamma.py " + " ".join(argv or __import__("sys").argv[1:]),
+        "command": "python benchmarks/diag_refinement_gamma.py " + " ".join(argv or sys.argv[1:]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {platform.processor() or ''} shared 2-core CPU, 1 torch thread",
         "torch": torch.__version__, "settings": {k: {**SHARED, **v} for k, v in SETTINGS.items()},
