@@ -2,6 +2,9 @@
 
 Two Gaussians ``P = N(0, S_p)`` and ``Q = N(m_q, S_q)`` have a known optimal
 transport (Monge) map ``T*(x) = m_q + A x`` and a known ``W2²``
+(``--pair convex``: a Gaussian mixture and its push-forward by the gradient
+of a known convex function, :func:`skqflow.datasets.make_convex_map_pair`,
+whose OT map is known and non-linear; ``W2²`` by Monte Carlo)
 (:func:`skqflow.datasets.make_gaussian_pair`), so the learned maps can be
 scored exactly on fresh rows of P.
 
@@ -10,7 +13,10 @@ Methods (table rows)
 ``skqflow linear``
     ``OTFlowTransformer(init="linear")`` fitted on ``skqflow.stack(X_p, X_q)``.
 ``skqflow minibatch_ot``
-    The same with ``init="minibatch_ot"``.
+    The same with ``init="minibatch_ot"`` (the estimator's default).
+``skqflow brenier``
+    The same with ``init="brenier"`` (a Brenier potential fitted on all rows
+    pairs the rows that train the flow).
 ``POT EMD (barycentric)``
     Exact discrete OT plan ``G`` between the training rows (``ot.emd``,
     uniform weights, squared Euclidean cost); a training row maps to its
@@ -89,12 +95,14 @@ if _ROOT not in sys.path:  # run from a checkout without installing skqflow
 METHODS = (
     "skqflow linear",
     "skqflow minibatch_ot",
+    "skqflow brenier",
     "POT EMD (barycentric)",
     "POT LinearTransport",
 )
 ALIASES = {
     "linear": "skqflow linear",
     "minibatch_ot": "skqflow minibatch_ot",
+    "brenier": "skqflow brenier",
     "emd": "POT EMD (barycentric)",
     "lineartransport": "POT LinearTransport",
     "linear_transport": "POT LinearTransport",
@@ -114,11 +122,14 @@ COLUMNS = (
 
 
 # ----------------------------------------------------------------- data
-def make_data(d, n, n_test, seed, shift=1.0):
+def make_data(d, n, n_test, seed, shift=1.0, kind="gaussian"):
     """The pair, training rows of both sides and fresh test rows of P."""
-    from skqflow.datasets import make_gaussian_pair
+    from skqflow.datasets import make_convex_map_pair, make_gaussian_pair
 
-    pair = make_gaussian_pair(d, shift=shift, random_state=seed)
+    if kind == "convex":
+        pair = make_convex_map_pair(d, random_state=seed)
+    else:
+        pair = make_gaussian_pair(d, shift=shift, random_state=seed)
     X_p, X_q = pair.sample(n, random_state=seed + 1)
     X_test, _ = pair.sample(n_test, random_state=seed + 2, n_samples_q=1)
     return pair, X_p, X_q, X_test
@@ -189,7 +200,9 @@ def run_single(cfg):
     if cfg.get("torch_threads"):
         torch.set_num_threads(int(cfg["torch_threads"]))
     method, d, seed = cfg["method"], cfg["d"], cfg["seed"]
-    pair, X_p, X_q, X_test = make_data(d, cfg["n"], cfg["n_test"], seed, cfg.get("shift", 1.0))
+    pair, X_p, X_q, X_test = make_data(
+        d, cfg["n"], cfg["n_test"], seed, cfg.get("shift", 1.0), cfg.get("pair", "gaussian")
+    )
     w2 = pair.w2_squared
     rec = {
         "method": method, "d": d, "n": cfg["n"], "n_test": cfg["n_test"], "seed": seed,
@@ -388,6 +401,9 @@ def main(argv=None):
     ap.add_argument("--n-samples", type=int, help="training rows per side (default 10000; quick: 500)")
     ap.add_argument("--n-test", type=int, help="test rows of P (default 5000; quick: 300)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pair", choices=("gaussian", "convex"), default="gaussian",
+                    help="gaussian: make_gaussian_pair; convex: make_convex_map_pair (a Gaussian mixture "
+                         "and its push-forward by the gradient of a convex function: a non-linear OT map)")
     ap.add_argument("--shift", type=float, default=1.0,
                     help="std of each coordinate of Q's mean (make_gaussian_pair(shift=)); 1.5 gives "
                          "W2^2 ~ 11 at d=8, the scale of DESIGN.md section 5's calibration")
@@ -421,7 +437,7 @@ def main(argv=None):
     methods = list(dict.fromkeys(args.methods))
 
     config = {
-        "dims": dims, "n_samples": n, "n_test": n_test, "seed": args.seed, "shift": args.shift,
+        "dims": dims, "n_samples": n, "n_test": n_test, "seed": args.seed, "shift": args.shift, "pair": args.pair,
         "methods": methods, "skqflow_params": params, "emd_max": args.emd_max,
         "emd_numitermax": args.emd_numitermax,
         "emd_threads": args.emd_threads, "torch_threads": args.torch_threads, "quick": args.quick,
@@ -429,7 +445,7 @@ def main(argv=None):
     }
     machine = machine_info()
     print(f"# Gaussian OT benchmark: n={n} rows a side, {n_test} test rows, seed={args.seed}, "
-          f"shift={args.shift}, "
+          f"pair={args.pair}, shift={args.shift}, "
           f"{machine['cpu_count']} CPUs, torch {machine['torch']} "
           f"({args.torch_threads or machine['torch_threads_default']} threads)")
     if params:
@@ -441,7 +457,7 @@ def main(argv=None):
         for method in methods:
             cfg = {
                 "method": method, "d": d, "n": n, "n_test": n_test, "seed": args.seed,
-                "shift": args.shift, "params": params, "emd_max": args.emd_max,
+                "shift": args.shift, "pair": args.pair, "params": params, "emd_max": args.emd_max,
                 "emd_numitermax": args.emd_numitermax,
                 "emd_threads": args.emd_threads, "torch_threads": args.torch_threads,
             }

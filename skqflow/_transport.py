@@ -35,7 +35,7 @@ from ._base import (
     with_torch_threads,
 )
 from ._torch.chains import holdout_split
-from ._torch.coupling import COUPLINGS
+from ._torch.coupling import INITS
 from ._torch.flow import (
     RefineConfig,
     fit_flow_matching,
@@ -119,10 +119,19 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
     n_substeps : int, default=2
         ``S``, RK4 steps inside each coarse interval; transforms use
         ``K * S`` RK4 steps.
-    init : {"minibatch_ot", "linear"}, default="minibatch_ot"
+    init : {"minibatch_ot", "linear", "brenier"}, default="minibatch_ot"
         Initial flow: flow matching on straight paths between rows paired by
-        an exact optimal assignment inside each batch (``"minibatch_ot"``)
-        or drawn independently (``"linear"``, the paper's linear interpolant).
+        an exact optimal assignment inside each batch (``"minibatch_ot"``),
+        drawn independently (``"linear"``, the paper's linear interpolant),
+        or by a Brenier potential fitted once on all rows (``"brenier"``:
+        the closed-form Gaussian map's quadratic plus an input-convex
+        network, fitted by the semi-dual of optimal transport in
+        ``init_steps`` steps of its own before the flow's; each row of P is
+        paired with the potential's gradient at it, each row of Q with the
+        conjugate's). ``"brenier"`` is the most accurate on Gaussian pairs
+        (it starts at their exact model) and costs about twice the default's
+        time; a potential's gradient is continuous, so it cannot tear one
+        cluster into several (docs/benchmarks.md).
     max_iter : int, default=0
         Refinement rounds of Algorithm 1 (the paper's "Tot"). The default
         ``0`` keeps the initial flow: measured on this package's benchmarks,
@@ -293,7 +302,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         "activation": [StrOptions(set(ACTIVATIONS))],
         "n_time_steps": [Interval(Integral, 1, None, closed="left")],
         "n_substeps": [Interval(Integral, 1, None, closed="left")],
-        "init": [StrOptions(set(COUPLINGS))],
+        "init": [StrOptions(set(INITS))],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "init_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "refine_epochs": [Interval(Integral, 0, None, closed="left")],

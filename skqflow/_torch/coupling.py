@@ -1,7 +1,9 @@
-"""Couplings of a batch of source rows with a batch of target rows.
+"""How the initial flow pairs rows of P with rows of Q.
 
-Each coupling returns the target batch reordered so that row ``i`` of the
-source is paired with row ``i`` of the result.
+A batch coupling (:data:`COUPLINGS`) returns the target batch reordered so
+that row ``i`` of the source is paired with row ``i`` of the result. A global
+pairing (:data:`GLOBAL_PAIRINGS`) is fitted once on all rows and returns
+fixed ``(sources, targets, row_weights)``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-__all__ = ["COUPLINGS", "independent", "exact_assignment"]
+from .brenier import brenier_pairs
+
+__all__ = ["COUPLINGS", "GLOBAL_PAIRINGS", "INITS", "independent", "exact_assignment"]
 
 
 def independent(x0: Tensor, x1: Tensor) -> Tensor:
@@ -34,3 +38,10 @@ COUPLINGS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "linear": independent,
     "minibatch_ot": exact_assignment,
 }
+
+GLOBAL_PAIRINGS: dict[str, Callable[..., tuple[Tensor, Tensor, Tensor | None]]] = {
+    "brenier": brenier_pairs,
+}
+
+#: Every value of ``init``.
+INITS: tuple[str, ...] = (*COUPLINGS, *GLOBAL_PAIRINGS)

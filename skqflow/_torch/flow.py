@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .coupling import COUPLINGS
+from .coupling import COUPLINGS, GLOBAL_PAIRINGS
 from .flowmap import FlowMap
 from .losses import energy_distance, flow_matching_loss, kl_lower_bound, logistic_loss, path_cost, probabilities
 from .ode import integrate, uniform_grid
@@ -98,24 +98,45 @@ def fit_flow_matching(
 
     Exactly ``init_steps`` optimizer steps, in passes over the larger sample
     (the last pass may stop early); one loss is returned per pass.
-    ``init`` picks how ``x0`` and ``x1`` are paired inside each batch (a
-    key of :data:`~.coupling.COUPLINGS`). The learning rate decays on a cosine
-    schedule to zero over all steps. ``weights`` (one tensor or None per
+    ``init`` picks how ``x0`` and ``x1`` are paired: inside each batch (a
+    key of :data:`~.coupling.COUPLINGS`) or once over all rows (a key of
+    :data:`~.coupling.GLOBAL_PAIRINGS`, whose fit gets ``init_steps`` steps
+    of its own; the flow then draws its batches from the fixed pairs). The
+    learning rate decays on a cosine schedule to zero over all steps. ``weights`` (one tensor or None per
     sample) draw the rows of each batch in proportion to their weights.
     """
-    pair = COUPLINGS[init]
     n_batches = math.ceil(max(len(x_p), len(x_q)) / batch_size)
     n_epochs = math.ceil(init_steps / n_batches)
     optimizer = torch.optim.Adam(field.parameters(), lr=learning_rate_init)
     done = {"steps": 0}
+    if init in GLOBAL_PAIRINGS:
+        # Fixed pairs over all rows: row i of ``sources`` goes to row i of ``targets``.
+        try:
+            sources, targets, pair_weights = GLOBAL_PAIRINGS[init](
+                x_p, x_q, steps=init_steps, generator=generator, weights=weights
+            )
+        except TrainingDiverged as exc:
+            exc.losses = []
+            raise
+
+        def draws():  # a pass is as long as the larger sample, as for batch couplings
+            order = cycled_permutation(len(sources), max(len(x_p), len(x_q)), generator, pair_weights)
+            for i0 in order.split(batch_size):
+                i0 = i0.to(sources.device)
+                yield sources[i0], targets[i0]
+    else:
+        pair = COUPLINGS[init]
+
+        def draws():
+            for i0, i1 in _paired_batches(len(x_p), len(x_q), batch_size, generator, weights):
+                x0 = x_p[i0.to(x_p.device)]
+                yield x0, pair(x0, x_q[i1.to(x_q.device)])
 
     def batches():
-        for i0, i1 in _paired_batches(len(x_p), len(x_q), batch_size, generator, weights):
+        for x0, x1 in draws():
             if done["steps"] >= init_steps:
                 return
             done["steps"] += 1
-            x0 = x_p[i0.to(x_p.device)]
-            x1 = pair(x0, x_q[i1.to(x_q.device)])
             t = torch.rand(len(x0), generator=generator).to(x0)
             yield x0, x1, t
 
