@@ -79,6 +79,24 @@ def _blocks(n_x, d):
     return {"joint": (0, d, 1.0), "x": (0, n_x, -1.0), "y": (n_x, d, -1.0)}
 
 
+def _fold_excess_variance(fold_means: np.ndarray, row_variance: float) -> float:
+    """Variance of the cross-fitted correction from the nets' differences, beyond row noise.
+
+    The ``K`` fold means come from nets trained on overlapping rows (two
+    folds' nets share ``(K - 2) / (K - 1)`` of their training rows), so
+    their spread understates how much a net trained on other data would
+    differ. The variance of their mean is taken as ``var(fold_means) *
+    (1 / K + n_test / n_train)`` with ``n_test / n_train = 1 / (K - 1)``, the
+    correction of Nadeau & Bengio (2003) for estimates from overlapping
+    training sets, less ``row_variance`` (the row noise, counted apart);
+    never negative.
+    """
+    k = len(fold_means)
+    if k < 2:
+        return 0.0
+    return max(0.0, float(fold_means.var(ddof=1)) * (1.0 / k + 1.0 / (k - 1)) - row_variance)
+
+
 def _selection_gap(history: list[dict]) -> float:
     """Mean ``g`` over a fold's own rows under its epoch of smallest held-out loss, minus under the epoch kept.
 
@@ -196,7 +214,9 @@ class MutualInformationEstimator(DefaultFlowMixin, TorchStateMixin, BaseEstimato
         Its standard error. Copula: the row standard deviation of the
         pointwise values over ``sqrt(n)`` (for the Gaussian part this is the
         delta-method standard error of the log-determinants), plus the
-        fold-to-fold spread of the correction beyond its row noise, plus
+        fold-to-fold spread of the correction beyond its row noise (its
+        variance scaled by ``1/K + 1/(K - 1)`` for ``K = 3`` folds, the
+        Nadeau-Bengio correction for nets trained on overlapping rows), plus
         ``selection_gap_`` (added in quadrature: the uncertainty of choosing
         each net's epoch, which row noise does not see). Flow: the
         row standard deviation of the pointwise values over ``sqrt(n)`` only
@@ -452,7 +472,7 @@ class MutualInformationEstimator(DefaultFlowMixin, TorchStateMixin, BaseEstimato
         # correction beyond its own row noise (the nets differ between folds)
         var_rows = pmi.var(ddof=1) / n
         fold_means = np.array([correction[f].mean() for f in folds])
-        extra = max(0.0, fold_means.var(ddof=1) / len(folds) - correction.var(ddof=1) / n)
+        extra = _fold_excess_variance(fold_means, correction.var(ddof=1) / n)
         # and how far the correction would move had each fold kept its net of
         # smallest held-out loss instead (the selection's own uncertainty)
         self.selection_gap_ = float(np.mean(gaps)) if gaps else 0.0

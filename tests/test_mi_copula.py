@@ -242,3 +242,17 @@ def test_standard_error_includes_the_selection_gap_of_the_folds_own_rows():
     assert est.selection_gap_ == pytest.approx(gap, abs=1e-12)
     assert est.mutual_info_std_ >= abs(est.selection_gap_)
     assert est.correction_std_ >= abs(est.selection_gap_)
+
+
+def test_fold_spread_is_scaled_for_overlapping_training_rows():
+    from skqflow._mutual_info import _fold_excess_variance
+
+    # K = 3 folds: each pair of nets shares half its training rows, so the variance of the
+    # mean of the fold means is var * (1/3 + 1/2) (Nadeau & Bengio), not var / 3.
+    means = np.array([0.0, 0.3, 0.6])  # sample variance 0.09
+    assert _fold_excess_variance(means, 0.005) == pytest.approx(0.09 * (1 / 3 + 1 / 2) - 0.005)
+    assert _fold_excess_variance(means, 1.0) == 0.0  # row noise explains the spread
+    assert _fold_excess_variance(np.full(3, 0.2), 0.0) == pytest.approx(0.0, abs=1e-20)
+    # K = 5: training sets of two folds share 3/4 of their rows; test share / training share = 1/4
+    means = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert _fold_excess_variance(means, 0.0) == pytest.approx(means.var(ddof=1) * (1 / 5 + 1 / 4))
