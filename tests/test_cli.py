@@ -58,6 +58,27 @@ def test_demo_is_the_default_command(tmp_path, capsys):
     assert not png.exists()
 
 
+def test_demo_settings_and_defaults_flag(capsys, monkeypatch):
+    from skqflow import _cli
+
+    fitted = []
+    monkeypatch.setattr(_cli, "_fit", lambda flow, X_p, X_q: fitted.append(flow.get_params()) or 0.0)
+    monkeypatch.setattr(_cli, "evaluate_flow", lambda *a: (_ for _ in ()).throw(SystemExit(0)))
+    for argv in (["demo", "--no-plot"], ["demo", "--no-plot", "--defaults"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+    demo, defaults = fitted
+    assert {k: demo[k] for k in _cli.DEMO_PARAMS} == _cli.DEMO_PARAMS  # the demo's sharper settings
+    assert demo["init"] == "block_ot"
+    from skqflow import OTFlowTransformer
+
+    expected = {**OTFlowTransformer().get_params(), "verbose": 1, "random_state": 0}
+    assert defaults == expected  # --defaults: the estimator exactly as a user gets it
+    out = capsys.readouterr().out
+    assert "OTFlowTransformer(random_state=0); other parameters default" in out
+    assert "init=block_ot" in out
+
+
 def test_transport_csv_keeps_header(tmp_path, capsys, samples):
     X_p, X_q = samples
     p = _write_csv(tmp_path / "p.csv", X_p, header=["x1", "x2"])

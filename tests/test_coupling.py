@@ -31,6 +31,9 @@ def _as_permutation(out, x1):
 
 def test_couplings_registry():
     assert COUPLINGS == {"linear": independent, "minibatch_ot": exact_assignment}
+    from skqflow._torch.coupling import GLOBAL_PAIRINGS, INITS
+
+    assert set(INITS) == {*COUPLINGS, *GLOBAL_PAIRINGS} == {"linear", "minibatch_ot", "block_ot", "brenier"}
 
 
 def test_independent_keeps_the_order():
@@ -81,3 +84,41 @@ def test_exact_assignment_recovers_a_shuffled_translation():
     x1 = (x0 + 1e-3)[perm]
     np.testing.assert_allclose(exact_assignment(x0, x1).numpy(), x0.numpy() + 1e-3, rtol=0, atol=1e-12)
 
+
+
+# ------------------------------------------------------- pairs fixed once
+def test_block_assignment_pairs_every_row_once_optimally_in_each_block():
+    from skqflow._torch.coupling import GLOBAL_PAIRINGS, block_assignment
+
+    assert GLOBAL_PAIRINGS["block_ot"] is block_assignment
+    x0, x1 = _batches(100, seed=3)
+    sources, targets, w = block_assignment(x0, x1, batch_size=32, generator=torch.Generator().manual_seed(0))
+    assert w is None
+    _as_permutation(sources, x0)  # each row of P once (equal sizes)
+    _as_permutation(targets, x1)  # each row of Q once
+    for a in range(0, 100, 32):  # blocks of 32 (the last one shorter)
+        s, t = sources[a:a + 32].double(), targets[a:a + 32].double()
+        pair_cost = (s - t).pow(2).sum(1)
+        swapped = torch.cdist(s, t).pow(2)
+        # 2-cyclical monotonicity: no swap of two partners lowers the cost (exact OT in the block)
+        gain = pair_cost[:, None] + pair_cost[None, :] - swapped - swapped.T
+        assert gain.max() < 1e-9
+    # the blocks are random: the pairing is not the exact assignment of the whole sample
+    whole = exact_assignment(x0, x1)
+    assert _cost(x0, whole) < _cost(sources, targets)
+
+
+def test_block_assignment_cycles_the_smaller_sample_and_follows_weights():
+    from skqflow._torch.coupling import block_assignment
+
+    x0, x1 = _batches(60, seed=4)
+    gen = torch.Generator().manual_seed(1)
+    sources, targets, _ = block_assignment(x0, x1[:25], batch_size=16, generator=gen)
+    assert len(sources) == len(targets) == 60
+    _as_permutation(sources, x0)
+    counts = torch.cdist(targets.double(), x1[:25].double()).argmin(1).bincount(minlength=25)
+    assert counts.min() >= 2 and counts.max() <= 3  # 60 draws of 25 rows, cycled
+    w = torch.zeros(60)
+    w[:10] = 1.0  # only the first ten rows of P count
+    sources, _, _ = block_assignment(x0, x1, batch_size=16, generator=gen, weights=(w, None))
+    assert torch.cdist(sources.double(), x0.double()).argmin(1).max() < 10

@@ -248,6 +248,7 @@ def brenier_pairs(
     steps: int,
     generator: torch.Generator,
     weights: tuple[Tensor | None, Tensor | None] = (None, None),
+    **_: object,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Sources, targets and row weights of the pairs that train the flow.
 

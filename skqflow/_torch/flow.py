@@ -113,7 +113,7 @@ def fit_flow_matching(
         # Fixed pairs over all rows: row i of ``sources`` goes to row i of ``targets``.
         try:
             sources, targets, pair_weights = GLOBAL_PAIRINGS[init](
-                x_p, x_q, steps=init_steps, generator=generator, weights=weights
+                x_p, x_q, steps=init_steps, batch_size=batch_size, generator=generator, weights=weights
             )
         except TrainingDiverged as exc:
             exc.losses = []
