@@ -119,11 +119,16 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
     n_substeps : int, default=2
         ``S``, RK4 steps inside each coarse interval; transforms use
         ``K * S`` RK4 steps.
-    init : {"minibatch_ot", "linear", "brenier"}, default="minibatch_ot"
+    init : {"minibatch_ot", "block_ot", "linear", "brenier"}, default="minibatch_ot"
         Initial flow: flow matching on straight paths between rows paired by
         an exact optimal assignment inside each batch (``"minibatch_ot"``),
-        drawn independently (``"linear"``, the paper's linear interpolant),
-        or by a Brenier potential fitted once on all rows (``"brenier"``:
+        by exact assignments inside random blocks of ``batch_size`` rows made
+        once before training (``"block_ot"``: every row keeps one partner, so
+        the field learns sharper maps, e.g. the demo's checkerboard, and
+        steps are cheaper; on small samples from smooth distributions it
+        memorises the sample's noise slightly more, 4-7% larger map errors on
+        the small-data benchmark), drawn independently (``"linear"``, the
+        paper's linear interpolant), or by a Brenier potential fitted once on all rows (``"brenier"``:
         the closed-form Gaussian map's quadratic plus an input-convex
         network, fitted by the semi-dual of optimal transport in
         ``init_steps`` steps of its own before the flow's; each row of P is
