@@ -162,3 +162,15 @@ def test_brenier_init_reaches_the_gaussian_plug_in():
     plug_in = _rel_error(_plug_in(X_p, X_q, X_t), T, X_t)
     assert fitted < 1.2 * plug_in + 0.01
     np.testing.assert_allclose(est.inverse_transform(est.transform(X_t[:50])), X_t[:50], atol=1e-4)
+
+
+@pytest.mark.parametrize("init", ["brenier", "block_ot"])
+def test_global_pairings_on_tiny_unequal_weighted_samples(init):
+    rng = np.random.default_rng(0)
+    X_p, X_q = rng.normal(size=(7, 3)), rng.normal(1.0, 2.0, size=(4, 3))
+    X, y = stack(X_p, X_q)
+    w = rng.uniform(0.5, 2.0, size=len(X))
+    est = OTFlowTransformer(init=init, init_steps=20, random_state=0).fit(X, y, sample_weight=w)
+    out = est.transform(X_p)
+    assert np.isfinite(out).all() and out.shape == X_p.shape
+    np.testing.assert_allclose(est.inverse_transform(out), X_p, atol=1e-4)

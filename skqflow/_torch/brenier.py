@@ -141,7 +141,7 @@ def solve_conjugate(phi: ConvexPotential, y: Tensor, x0: Tensor, iterations: int
     ``|grad phi(x) - y|``.
     """
     floor = phi.hessian_floor().detach()
-    precond = torch.linalg.inv(floor + RIDGE * torch.eye(len(floor), dtype=floor.dtype))
+    precond = torch.linalg.inv(floor + RIDGE * torch.eye(len(floor), dtype=floor.dtype, device=floor.device))
     x = x0.detach().clone()
     residual = phi.gradient(x) - y
     norm = residual.norm(dim=1)
@@ -188,7 +188,8 @@ def fit_brenier(
     A fifth of each sample is held out: the semi-dual on those rows is
     estimated every ``steps / 20`` steps (and at the start, the Bures map),
     and the state where it is smallest is kept, so that a residual that fits
-    the sample's noise (small samples) is not kept. Returns the potential,
+    the sample's noise (small samples) is not kept; with fewer than five rows
+    on a side nothing is held out and the Bures start is kept. Returns the potential,
     ``grad phi*`` of every row of ``x_q`` (solved to convergence at the end)
     and the solver's residual norm for each of those rows.
     """
