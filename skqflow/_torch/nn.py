@@ -89,7 +89,7 @@ class VelocityField(nn.Module):
 
 
 class MLP(nn.Module):
-    """Plain MLP with a scalar output (classifiers and the ratio net).
+    """Plain MLP (classifiers and the ratio net): a scalar output, or ``n_outputs`` of them.
 
     Parameters
     ----------
@@ -99,21 +99,24 @@ class MLP(nn.Module):
         Widths of the hidden layers.
     activation : str
         Key of :data:`ACTIVATIONS`.
+    n_outputs : int, default=1
+        Output width; with 1 the output is squeezed to shape (n,).
     """
 
     def __init__(
-        self, n_inputs: int, hidden_layer_sizes: Sequence[int], activation: str
+        self, n_inputs: int, hidden_layer_sizes: Sequence[int], activation: str, n_outputs: int = 1
     ) -> None:
         super().__init__()
         self.init_args = {"n_inputs": int(n_inputs),
                           "hidden_layer_sizes": [int(s) for s in hidden_layer_sizes],
-                          "activation": str(activation)}
+                          "activation": str(activation), "n_outputs": int(n_outputs)}
         sizes = [n_inputs, *hidden_layer_sizes]
         mods: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
             mods += [nn.Linear(a, b), make_activation(activation)]
-        mods.append(nn.Linear(sizes[-1], 1))
+        mods.append(nn.Linear(sizes[-1], n_outputs))
         self.net = nn.Sequential(*mods)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).squeeze(-1)
+        out = self.net(x)
+        return out.squeeze(-1) if out.shape[-1] == 1 else out

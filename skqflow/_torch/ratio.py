@@ -39,7 +39,7 @@ QUADRATURES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 
 
 class TimeScoreNet(nn.Module):
-    """MLP on ``[x, t]`` with a scalar output: ``r(x, t)``.
+    """MLP on ``[x, t]``: ``r(x, t)``, a scalar, or the sum of ``n_components`` outputs.
 
     Parameters
     ----------
@@ -49,20 +49,31 @@ class TimeScoreNet(nn.Module):
         Hidden widths.
     activation : str
         Key of :data:`~.nn.ACTIVATIONS`.
+    n_components : int, default=1
+        With more than one, ``r`` is the sum of the net's outputs and
+        :meth:`components` gives them one by one (time-score matching regresses
+        each on its own term of the conditional time score).
     """
 
-    def __init__(self, n_features: int, hidden_layer_sizes: Sequence[int], activation: str) -> None:
+    def __init__(
+        self, n_features: int, hidden_layer_sizes: Sequence[int], activation: str, n_components: int = 1
+    ) -> None:
         super().__init__()
         # constructor arguments, so skqflow.save can rebuild the module without pickle
         self.init_args = {"n_features": int(n_features),
                           "hidden_layer_sizes": [int(s) for s in hidden_layer_sizes],
-                          "activation": str(activation)}
-        self.mlp = MLP(n_features + 1, hidden_layer_sizes, activation)
+                          "activation": str(activation), "n_components": int(n_components)}
+        self.mlp = MLP(n_features + 1, hidden_layer_sizes, activation, n_outputs=n_components)
+
+    def components(self, x: Tensor, t: Tensor) -> Tensor:
+        """The net's outputs at rows ``x`` (n, d) and times ``t`` (n,) or a scalar: (n,) or (n, k)."""
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0]).reshape(-1, 1)
+        return self.mlp(torch.cat([x, t], dim=1))
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         """``r`` at rows ``x`` (n, d) and times ``t`` (n,) or a scalar."""
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).expand(x.shape[0]).reshape(-1, 1)
-        return self.mlp(torch.cat([x, t], dim=1))
+        out = self.components(x, t)
+        return out if out.dim() == 1 else out.sum(-1)
 
 
 def interval_integrals(
