@@ -26,7 +26,8 @@ def test_bridge_target_is_the_conditional_time_score():
     h = 1e-6
     tt = t[:, None]
     # d/dt log p_t(x | x0, x1) at the drawn x, by central differences, coordinate by coordinate
-    numeric = (_log_bridge_density(x_t, x0, x1, tt + h, sigma) - _log_bridge_density(x_t, x0, x1, tt - h, sigma)) / (2 * h)
+    up, down = _log_bridge_density(x_t, x0, x1, tt + h, sigma), _log_bridge_density(x_t, x0, x1, tt - h, sigma)
+    numeric = (up - down) / (2 * h)
     np.testing.assert_allclose(target.numpy(), numeric.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(weight.numpy(), (t * (1 - t)).numpy())
 
