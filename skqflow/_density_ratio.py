@@ -221,11 +221,12 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         feature) regresses on the bridge's closed-form conditional time
         score, and ``log q(x) - log p(x)`` is the integral of its outputs'
         sum over ``t`` (16 intervals). It trains for ``n_epochs`` epochs of
-        320 Adam steps on ``2 * batch_size`` pairs each (about 90 s at the
-        defaults on one core, whatever the number of rows) and keeps the
-        epoch of smallest held-out classifier loss, as the other nets. On
-        the benchmark's far-apart 2-D mixtures it is the most accurate
-        method (docs/benchmarks.md); it is not part of ``"auto"``, because
+        320 Adam steps on ``2 * batch_size`` pairs each (about two minutes
+        at the defaults on one core, whatever the number of rows) and keeps
+        the epoch of smallest held-out classifier loss, as the other nets.
+        On the benchmark's far-apart 2-D mixtures it is the most accurate
+        method; on Gaussian pairs it is worse than one classifier, badly at
+        d=8 (docs/benchmarks.md). It is not part of ``"auto"``, because
         the held-out logistic loss does not see its errors where one
         density is far below the other.
     objective : {"chain", "anchored", "multinomial"}, default="chain"
@@ -451,7 +452,7 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
                 candidates["chain"] = (training_chains(
                     self.snapshot_rows, fmap, zp_fit, zq_fit, n_int, held=held, generator=gen, draw_q=draw_q,
                 ), times)
-            if self.method == CTSM:
+            else:
                 grid = torch.linspace(0.0, 1.0, CTSM_INTERVALS + 1, dtype=zp.dtype, device=scaler.device)
                 candidates[CTSM] = (None, grid)
             report, close = make_reporter(self.verbose, {RATIO_NET: self.n_epochs})
