@@ -40,6 +40,7 @@ COUPLINGS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "minibatch_ot": exact_assignment,
 }
 
+
 def block_assignment(
     x_p: Tensor,
     x_q: Tensor,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .coupling import COUPLINGS, GLOBAL_PAIRINGS
+from .coupling import COUPLINGS, GLOBAL_PAIRINGS, independent
 from .flowmap import FlowMap
 from .losses import energy_distance, flow_matching_loss, kl_lower_bound, logistic_loss, path_cost, probabilities
 from .ode import integrate, uniform_grid
@@ -102,8 +102,9 @@ def fit_flow_matching(
     key of :data:`~.coupling.COUPLINGS`) or once over all rows (a key of
     :data:`~.coupling.GLOBAL_PAIRINGS`, whose fit gets ``init_steps`` steps
     of its own; the flow then draws its batches from the fixed pairs). The
-    learning rate decays on a cosine schedule to zero over all steps. ``weights`` (one tensor or None per
-    sample) draw the rows of each batch in proportion to their weights.
+    learning rate decays on a cosine schedule to zero over all steps.
+    ``weights`` (one tensor or None per sample) draw the rows of each batch
+    in proportion to their weights.
     """
     n_batches = math.ceil(max(len(x_p), len(x_q)) / batch_size)
     n_epochs = math.ceil(init_steps / n_batches)
@@ -118,6 +119,7 @@ def fit_flow_matching(
         except TrainingDiverged as exc:
             exc.losses = []
             raise
+        pair = independent  # the rows drawn are already paired
 
         def draws():  # a pass is as long as the larger sample, as for batch couplings
             order = cycled_permutation(len(sources), max(len(x_p), len(x_q)), generator, pair_weights)
@@ -129,14 +131,14 @@ def fit_flow_matching(
 
         def draws():
             for i0, i1 in _paired_batches(len(x_p), len(x_q), batch_size, generator, weights):
-                x0 = x_p[i0.to(x_p.device)]
-                yield x0, pair(x0, x_q[i1.to(x_q.device)])
+                yield x_p[i0.to(x_p.device)], x_q[i1.to(x_q.device)]
 
     def batches():
         for x0, x1 in draws():
             if done["steps"] >= init_steps:
                 return
             done["steps"] += 1
+            x1 = pair(x0, x1)  # after the budget check: no assignment is computed for nothing
             t = torch.rand(len(x0), generator=generator).to(x0)
             yield x0, x1, t
 
