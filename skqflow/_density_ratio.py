@@ -33,7 +33,8 @@ from ._base import (
     with_torch_threads,
 )
 from ._torch.chains import SNAPSHOT_ROWS, holdout_split, training_chains
-from ._torch.ctsm import fit_bridge_time_score
+from ._torch.ctsm import BRIDGE_PAIRINGS, fit_bridge_time_score
+from ._torch.losses import logistic_terms
 from ._torch.nn import ACTIVATIONS
 from ._torch.ratio import (
     OBJECTIVES,
@@ -50,8 +51,20 @@ from ._transport import OTFlowTransformer, check_weights, resample_by_weight, to
 
 __all__ = ["InfinitesimalDensityRatio"]
 
-SINGLE = "single classifier"  # the candidate of method="auto" besides the chain
+SINGLE = "single classifier"  # the candidate of method="classifier" besides the chain
 CTSM = "ctsm"  # method="ctsm": time-score matching on a noisy bridge
+#: What each ``method`` trains: (one classifier to choose against the chain,
+#: the chain, the time-score-matching net of the noisy bridge).
+METHODS: dict[str, tuple[bool, bool, bool]] = {
+    "auto": (True, True, True),
+    "classifier": (True, True, False),
+    "chain": (False, True, False),
+    CTSM: (False, False, True),
+}
+#: Every epoch the bridge's ends are paired anew by exact assignments in blocks
+#: of CTSM_BLOCK_ROWS rows, on at most CTSM_PAIRED_ROWS rows of each sample.
+CTSM_BLOCK_ROWS = 1024
+CTSM_PAIRED_ROWS = 4096
 #: Intervals of the time grid on which a time-score-matching net is integrated.
 CTSM_INTERVALS = 16
 #: Adam steps in one epoch of time-score matching (batches of 2 x batch_size pairs).
@@ -112,7 +125,7 @@ class DefaultFlowMixin:
         return super().set_params(**params)
 
 
-#: ``method="auto"`` stops training the chain once, after at least this share
+#: ``method="auto"`` and ``"classifier"`` stop training the chain once, after at least this share
 #: of its epochs, its held-out loss as a classifier of Q against P exceeds the
 #: single classifier's at the same epoch by more than this many paired
 #: standard errors: a chain that far behind at equal training is not kept.
@@ -120,8 +133,13 @@ ABANDON_AFTER = 0.2
 ABANDON_SIGNIFICANCE = 2.0
 
 
+def _mean_log_ratio(parts, rows, quadrature):
+    """Mean over ``parts`` (``(net, time grid)`` pairs) of ``int r`` on each grid, at ``rows``."""
+    return sum(log_ratio(net, rows, grid, quadrature) for net, grid in parts) / len(parts)
+
+
 class _EpochComparison:
-    """Per-epoch check of ``method="auto"``: record the single classifier, or compare the chain with it.
+    """Per-epoch check of the chain against one classifier: record the single one, or compare the chain with it.
 
     With ``record`` it stores the net's held-out terms (as a classifier of Q
     against P, :func:`~skqflow._torch.ratio.held_out_terms`) after every
@@ -198,37 +216,49 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         cannot memorise them (one inverse ODE solve per epoch). A reference
         whose ``sample`` takes no ``random_state`` (a fitted
         ``GaussianMixture``) is drawn once, with a warning.
-    method : {"auto", "chain", "ctsm"}, default="auto"
+    method : {"auto", "classifier", "chain", "ctsm"}, default="auto"
+        How the log ratio is estimated.
+
         ``"chain"``: the ratio net along the flow's chain, as above (the
-        paper's estimator). ``"auto"``: also train the same net as one
-        classifier of Q against P on the same rows, and keep the chain only
-        if its held-out loss (the implied classifier of Q against P on the
-        held-out rows) is smaller than the single classifier's by more than
-        one standard error; ``method_`` says which was kept. Where the flow
-        moves whole modes far (low-dimensional mixtures) the chain's
-        neighbouring snapshots lose their overlap and one classifier is
-        more accurate; where P and Q are far apart in many dimensions the
-        chain is. The single classifier is trained first; the chain's
-        training stops early (from a fifth of ``n_epochs`` on) once its
-        held-out loss is worse than the single classifier's after the same
-        epoch by more than two paired standard errors. Needs held-out rows
-        (``validation_fraction > 0``); without them, or with
-        ``n_intervals=1``, only the chain is trained. ``"ctsm"``: no chain
-        and no classifier, but conditional time-score matching on a noisy
-        bridge between independent rows of P and Q (vectorised, Yu et al.
-        2025): ``x_t = (1 - t) x0 + t x1 + bridge_noise sqrt(t (1 - t)) eps``
-        has mass at every point for ``0 < t < 1``, the net (one output per
-        feature) regresses on the bridge's closed-form conditional time
-        score, and ``log q(x) - log p(x)`` is the integral of its outputs'
-        sum over ``t`` (16 intervals). It trains for ``n_epochs`` epochs of
-        320 Adam steps on ``2 * batch_size`` pairs each (about two minutes
-        at the defaults on one core, whatever the number of rows) and keeps
-        the epoch of smallest held-out classifier loss, as the other nets.
-        On the benchmark's far-apart 2-D mixtures it is the most accurate
-        method; on Gaussian pairs it is worse than one classifier, badly at
-        d=8 (docs/benchmarks.md). It is not part of ``"auto"``, because
-        the held-out logistic loss does not see its errors where one
-        density is far below the other.
+        paper's estimator).
+
+        ``"classifier"``: also train the same net as one classifier of Q
+        against P on the same rows, and keep the chain only if its held-out
+        loss (the implied classifier of Q against P on the held-out rows) is
+        smaller than the single classifier's by more than one standard
+        error. Where the flow moves whole modes far (low-dimensional
+        mixtures) the chain's neighbouring snapshots lose their overlap and
+        one classifier is more accurate; where P and Q are far apart in many
+        dimensions the chain is. The single classifier is trained first; the
+        chain's training stops early (from a fifth of ``n_epochs`` on) once
+        its held-out loss is worse than the single classifier's after the
+        same epoch by more than two paired standard errors. Needs held-out
+        rows (``validation_fraction > 0``); without them, or with
+        ``n_intervals=1``, only the chain is trained.
+
+        ``"ctsm"``: no chain and no classifier, but conditional time-score
+        matching on a noisy bridge between rows of P and Q (vectorised, Yu
+        et al. 2025): ``x_t = (1 - t) x0 + t x1 + bridge_noise sqrt(t (1 -
+        t)) eps`` has mass at every point for ``0 < t < 1``, the net (one
+        output per feature) regresses on the bridge's closed-form
+        conditional time score, and ``log q(x) - log p(x)`` is the integral
+        of its outputs' sum over ``t`` (16 intervals). The ends ``(x0, x1)``
+        are paired as ``bridge_pairing`` says. It trains for ``n_epochs``
+        epochs of 320 Adam steps on ``2 * batch_size`` pairs each (two to
+        three minutes at the defaults on one core, whatever the number of
+        rows) and keeps the epoch of smallest held-out classifier loss, as
+        the other nets.
+
+        ``"auto"``: the mean of the two estimates above, ``"classifier"``'s
+        and ``"ctsm"``'s (both nets are trained, so the fit costs their
+        sum). They fail in different places: one classifier saturates
+        where one density is orders of magnitude below the other, the
+        bridge's regression is noisy where the densities change fast. On
+        the benchmark's tasks the mean is more accurate than one classifier
+        given the same time, on every task (docs/benchmarks.md). The held-out
+        loss cannot choose between them (it barely sees errors where one
+        density is far below the other), so neither is chosen: both count
+        equally. ``method_`` names both (``"single classifier + ctsm"``).
     objective : {"chain", "anchored", "multinomial"}, default="chain"
         What the chain's net is trained on: ``"chain"``, neighbouring
         snapshots only (logistic loss of each interval's integral);
@@ -237,10 +267,17 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         snapshots whose logits are the integrals from 0 (every pair of
         snapshots compared; ``L / 2`` times the cost).
     bridge_noise : float, default=0.5
-        ``method="ctsm"`` only: ``sigma`` of the noisy bridge, in the flow's
-        standardised units (pooled mean removed, one pooled scale). It sets
-        the accuracy: measured best 0.5 on far-apart 2-D mixtures, 1.5 on a
-        2-D Gaussian pair, 3.0 on an 8-D one (docs/benchmarks.md).
+        ``method="ctsm"`` and ``"auto"``: ``sigma`` of the noisy bridge, in
+        the flow's standardised units (pooled mean removed, one pooled
+        scale). Small values keep the densities' structure, large values
+        make the regression less noisy (docs/benchmarks.md).
+    bridge_pairing : {"minibatch_ot", "independent"}, default="minibatch_ot"
+        ``method="ctsm"`` and ``"auto"``: how the ends of the bridges are
+        paired. ``"minibatch_ot"``: every epoch anew, by exact optimal
+        assignments in random blocks of 1024 rows (of at most 4096 rows of
+        each sample drawn at random), so the pairs are close and the
+        regression target less noisy;
+        ``"independent"``: independent rows of P and Q.
     n_epochs : int, default=50
         Training epochs of the ratio net.
     batch_size : int, default=256
@@ -272,11 +309,18 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
     flow_ : OTFlowTransformer
         The fitted flow.
     net_ : torch.nn.Module
-        The ratio net ``r(x, t)`` (inputs standardised like the flow's).
+        The ratio net ``r(x, t)`` (inputs standardised like the flow's): the
+        classifier kept, or with ``method="ctsm"`` the time-score net.
     times_ : ndarray of shape (n_intervals + 1,) or (2,) or (17,)
         Times of the snapshots, ``k / L`` (``[0, 1]`` when the single
         classifier was kept; ``k / 16``, the integration grid, with
         ``method="ctsm"``).
+    bridge_net_ : torch.nn.Module
+        With ``method="auto"`` only: the time-score net of the noisy
+        bridge, whose estimate is averaged with ``net_``'s.
+    bridge_times_ : ndarray of shape (17,)
+        With ``method="auto"`` only: the integration grid of
+        ``bridge_net_``.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -285,19 +329,23 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
     classes_ : ndarray of shape (2,) or None
         Domain labels (``classes_[1]`` is Q, the numerator); ``None`` when
         fitted against the flow's reference distribution.
-    method_ : {"chain", "single classifier", "ctsm"}
-        The ratio net kept (see ``method``).
+    method_ : str
+        The estimate returned: ``"chain"``, ``"single classifier"`` or
+        ``"ctsm"``, or with ``method="auto"`` the mean of two, ``"single
+        classifier + ctsm"`` or ``"chain + ctsm"`` (see ``method``).
     held_out_loss_ : dict
         Held-out loss of the classifier of Q against P implied by each net
-        trained (``"chain"`` and, with ``method="auto"``, ``"single
-        classifier"``); empty without held-out rows.
+        trained (``"chain"``, ``"single classifier"``, ``"ctsm"``) and by the
+        mean returned with ``method="auto"`` (key ``method_``); empty
+        without held-out rows.
     history_ : list of dict
         Per epoch of each ratio net trained: ``phase`` (``"ratio net"``),
-        ``direction`` (the net: ``"chain"`` or ``"single classifier"``),
-        ``epoch``, ``loss`` and, with held-out rows, ``validation_loss`` and
-        ``selected`` (True for the epoch whose weights were kept, in the net
-        that was kept); the chain's last record has ``stopped_early`` when
-        ``method="auto"`` ended its training early.
+        ``direction`` (the net: ``"chain"``, ``"single classifier"`` or
+        ``"ctsm"``), ``epoch``, ``loss`` and, with held-out rows,
+        ``validation_loss`` and ``selected`` (True for the epoch whose
+        weights were kept, in the nets that were kept); the chain's last
+        record has ``stopped_early`` when ``method="auto"`` or
+        ``"classifier"`` ended its training early.
 
     See Also
     --------
@@ -323,8 +371,9 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
 
     _parameter_constraints: dict = {
         **RATIO_NET_CONSTRAINTS,
-        "method": [StrOptions({"auto", "chain", CTSM})],
+        "method": [StrOptions(set(METHODS))],
         "bridge_noise": [Interval(Real, 0, None, closed="neither")],
+        "bridge_pairing": [StrOptions(set(BRIDGE_PAIRINGS))],
         "objective": [StrOptions(set(OBJECTIVES))],
     }
 
@@ -340,6 +389,7 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         method="auto",
         objective="chain",
         bridge_noise=0.5,
+        bridge_pairing="minibatch_ot",
         n_epochs=50,
         batch_size=256,
         learning_rate_init=1e-3,
@@ -357,6 +407,7 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         self.method = method
         self.objective = objective
         self.bridge_noise = bridge_noise
+        self.bridge_pairing = bridge_pairing
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -400,7 +451,7 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
             (an array of shape (n_samples, n_features)), for example the
             product of the marginals in mutual-information estimation. The
             pullback chain (``snapshot_rows="pullback"``) and the single
-            classifier of ``method="auto"`` use it: every epoch then sees new
+            classifier of ``method="auto"`` and ``"classifier"`` use it: every epoch then sees new
             rows of Q (carried back along the flow, for the chain). In density-estimation mode the
             reference is the sampler when its ``sample`` takes a
             ``random_state``.
@@ -446,15 +497,16 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
             (zp_fit, zq_fit), held = holdout_split([zp, zq], self.validation_fraction, gen)
             times = torch.linspace(0.0, 1.0, n_int + 1, dtype=zp.dtype, device=scaler.device)
             candidates = {}
-            if self.method == "auto" and n_int > 1 and held is not None:
+            single_too, classifiers, bridge = METHODS[self.method]
+            if single_too and n_int > 1 and held is not None:
                 # the single classifier first: the chain is then compared with it epoch by epoch
                 single = [zp_fit, zq_fit] if draw_q is None else (lambda: [zp_fit, draw_q(len(zq_fit))])
                 candidates[SINGLE] = ((single, list(held)), times[[0, -1]])
-            if self.method != CTSM:
+            if classifiers:
                 candidates["chain"] = (training_chains(
                     self.snapshot_rows, fmap, zp_fit, zq_fit, n_int, held=held, generator=gen, draw_q=draw_q,
                 ), times)
-            else:
+            if bridge:
                 grid = torch.linspace(0.0, 1.0, CTSM_INTERVALS + 1, dtype=zp.dtype, device=scaler.device)
                 candidates[CTSM] = (None, grid)
             report, close = make_reporter(self.verbose, {RATIO_NET: self.n_epochs})
@@ -483,20 +535,31 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
                 name: held_out_terms(nets[name], grid, *held, self.quadrature)
                 for name, (_, grid) in candidates.items()
             }
-        # the single classifier unless the chain is better by more than a standard error
-        # (select_epoch keeps the *latest* candidate within a standard error of the best,
-        # so the single classifier goes last, whatever the order of training)
-        names = sorted(candidates, key=lambda name: name == SINGLE)
-        chosen = names[select_epoch([losses[n] for n in names])] if len(names) > 1 else names[0]
+            # the single classifier unless the chain is better by more than a standard error
+            # (select_epoch keeps the *latest* candidate within a standard error of the best,
+            # so the single classifier goes last, whatever the order of training)
+            names = sorted((n for n in candidates if n != CTSM), key=lambda name: name == SINGLE) or [CTSM]
+            chosen = names[select_epoch([losses[n] for n in names])] if len(names) > 1 else names[0]
+            kept = [chosen] + ([CTSM] if classifiers and bridge else [])
+            if len(kept) > 1 and held is not None:
+                losses[" + ".join(kept)] = tuple(t.double().cpu() for t in logistic_terms(*(
+                    _mean_log_ratio([(nets[n], candidates[n][1]) for n in kept], rows, self.quadrature)
+                    for rows in held)))
         for r in history:
-            r["selected"] = bool(r.get("selected")) and r["direction"] == chosen
+            r["selected"] = bool(r.get("selected")) and r["direction"] in kept
         self.classes_ = classes
         self.flow_ = flow
         self.net_ = nets[chosen]
-        self.method_ = chosen
+        self.method_ = " + ".join(kept)
         self.held_out_loss_ = {n: float(sum(t.mean() for t in terms)) for n, terms in losses.items()}
         self.history_ = history
         self.times_ = candidates[chosen][1].cpu().double().numpy()
+        if len(kept) > 1:
+            self.bridge_net_ = nets[CTSM]
+            self.bridge_times_ = candidates[CTSM][1].cpu().double().numpy()
+        else:
+            vars(self).pop("bridge_net_", None)  # a refit with another method leaves none behind
+            vars(self).pop("bridge_times_", None)
         return self
 
     def _train_net(self, net, train, held, times, gen, report, name, watch=None):
@@ -537,8 +600,9 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
                 net, zp, zq, grid, n_epochs=self.n_epochs, batch_size=batch,
                 steps_per_epoch=CTSM_STEPS_PER_EPOCH,
                 learning_rate_init=self.learning_rate_init, sigma=self.bridge_noise, generator=gen,
-                quadrature=self.quadrature, weight_decay=self.weight_decay,
-                validation=None if held is None else held, on_epoch=on_epoch,
+                pairing=self.bridge_pairing, block_size=CTSM_BLOCK_ROWS, max_rows=CTSM_PAIRED_ROWS,
+                quadrature=self.quadrature,
+                weight_decay=self.weight_decay, validation=held, on_epoch=on_epoch,
             )
         except TrainingDiverged as exc:
             warnings.warn(
@@ -595,18 +659,29 @@ class InfinitesimalDensityRatio(DefaultFlowMixin, TorchStateMixin, BaseEstimator
         X = self._check_X(X)
         t_start, t_end = check_time(t_start, "t_start"), check_time(t_end, "t_end")
         lo, hi = sorted((t_start, t_end))
-        if len(self.times_) == 2 and (lo, hi) != (0.0, 1.0) and lo != hi:
+        partial = (lo, hi) != (0.0, 1.0) and lo != hi
+        if partial and hasattr(self, "bridge_net_"):
+            raise ValueError(
+                f"method_={self.method_!r} averages two estimates along different paths from P to Q, "
+                f"which agree only on the whole interval: t_start={t_start} and t_end={t_end} need "
+                "method='chain' or method='ctsm'"
+            )
+        if partial and len(self.times_) == 2:
             raise ValueError(
                 f"the ratio net is a single classifier of Q against P (method_={self.method_!r}), which "
                 f"knows only the whole interval: t_start={t_start} and t_end={t_end} need the chain "
                 "(method='chain' and n_intervals > 1)"
             )
-        inner = self.times_[(self.times_ > lo) & (self.times_ < hi)]
-        grid = np.concatenate([[lo], inner, [hi]])
+        parts = [(self.net_, self.times_)]
+        if hasattr(self, "bridge_net_"):
+            parts.append((self.bridge_net_, self.bridge_times_))
         _, scaler = torch_view(self.flow_)
         Z = scaler.to_tensor(X)
-        net = self.net_.to(scaler.device)
-        out = log_ratio(net, Z, torch.as_tensor(grid, dtype=Z.dtype, device=scaler.device), self.quadrature)
+        grids = [np.concatenate([[lo], times[(times > lo) & (times < hi)], [hi]]) for _, times in parts]
+        out = _mean_log_ratio([
+            (net.to(scaler.device), torch.as_tensor(grid, dtype=Z.dtype, device=scaler.device))
+            for (net, _), grid in zip(parts, grids)
+        ], Z, self.quadrature)
         out = out.cpu().double().numpy() * (1.0 if t_end >= t_start else -1.0)
         return warn_non_finite(out.astype(X.dtype, copy=False), "predict_log_ratio")
 

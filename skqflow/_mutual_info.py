@@ -383,7 +383,8 @@ class MutualInformationEstimator(DefaultFlowMixin, TorchStateMixin, BaseEstimato
         params["random_state"] = rng
         params["hidden_layer_sizes"] = self._net_param("hidden_layer_sizes", "flow")
         params["n_epochs"] = self._net_param("n_epochs", "flow")
-        ratio = InfinitesimalDensityRatio(**params)
+        # the classifiers only: the bridge's net ignores sample_q's fresh product rows
+        ratio = InfinitesimalDensityRatio(method="classifier", **params)
         # with snapshot_rows="pullback" every epoch draws new product rows
         ratio.fit(*stack(joint, product), sample_q=sample_product)
         log_ratio = ratio.predict_log_ratio(joint).astype(np.float64)

@@ -225,7 +225,7 @@ def test_bad_input():
         est.predict_log_ratio(X[:, :1])
 
 
-# ------------------------------------------------------------ method="auto"
+# ------------------------------------------------------------ method="classifier"
 def _sabotage(monkeypatch, which):
     """Make the net of one candidate (``"chain"`` or ``"single"``) a constant-logit classifier."""
     import skqflow._density_ratio as module
@@ -245,11 +245,12 @@ def _sabotage(monkeypatch, which):
 
 
 @pytest.mark.parametrize("broken, kept", [("chain", "single classifier"), ("single", "chain")])
-def test_auto_keeps_the_net_that_classifies_held_out_rows_better(monkeypatch, broken, kept):
+def test_classifier_keeps_the_net_that_classifies_held_out_rows_better(monkeypatch, broken, kept):
     pair = make_gaussian_pair(2, random_state=3)
     X, y = stack(*pair.sample(400, random_state=4))
     _sabotage(monkeypatch, broken)
-    est = InfinitesimalDensityRatio(**fast_ratio(n_epochs=5, hidden_layer_sizes=(32,), n_intervals=3)).fit(X, y)
+    est = InfinitesimalDensityRatio(**fast_ratio(n_epochs=5, hidden_layer_sizes=(32,), n_intervals=3,
+                                                 method="classifier")).fit(X, y)
     assert est.method_ == kept
     assert set(est.held_out_loss_) == {"chain", "single classifier"}
     other = ({"chain", "single classifier"} - {kept}).pop()
@@ -261,10 +262,11 @@ def test_auto_keeps_the_net_that_classifies_held_out_rows_better(monkeypatch, br
     assert {r["direction"] for r in est.history_ if r.get("selected")} == {kept}
 
 
-def test_auto_without_held_out_rows_trains_only_the_chain():
+def test_classifier_without_held_out_rows_trains_only_the_chain():
     pair = make_gaussian_pair(2, random_state=3)
     X, y = stack(*pair.sample(200, random_state=4))
-    est = InfinitesimalDensityRatio(**fast_ratio(n_intervals=3, validation_fraction=0.0)).fit(X, y)
+    est = InfinitesimalDensityRatio(**fast_ratio(n_intervals=3, validation_fraction=0.0,
+                                                 method="classifier")).fit(X, y)
     assert est.method_ == "chain" and est.held_out_loss_ == {}
     assert {r["direction"] for r in est.history_} == {"chain"}
 
@@ -272,7 +274,7 @@ def test_auto_without_held_out_rows_trains_only_the_chain():
 def test_partial_interval_of_a_single_classifier_is_refused():
     pair = make_gaussian_pair(2, random_state=3)
     X, y = stack(*pair.sample(200, random_state=4))
-    est = InfinitesimalDensityRatio(**fast_ratio(n_intervals=1)).fit(X, y)
+    est = InfinitesimalDensityRatio(**fast_ratio(n_intervals=1, method="classifier")).fit(X, y)
     assert est.method_ == "chain" and len(est.times_) == 2
     with pytest.raises(ValueError, match="single classifier"):
         est.predict_log_ratio(X, t_end=0.5)
@@ -283,7 +285,7 @@ def test_partial_interval_of_a_single_classifier_is_refused():
     "chain_offset, stops, kept",
     [(1.0, True, "single classifier"), (-1.0, False, "chain"), (0.0, False, "single classifier")],
 )
-def test_auto_stops_a_chain_that_is_clearly_behind_at_the_same_epoch(monkeypatch, chain_offset, stops, kept):
+def test_classifier_stops_a_chain_that_is_clearly_behind_at_the_same_epoch(monkeypatch, chain_offset, stops, kept):
     """The chain's held-out classifier terms shifted by +1 (clearly worse) or -1 (better) per row,
     or (0) replaced by the single classifier's latest terms: an exact tie, which the single wins."""
     import skqflow._density_ratio as module
@@ -305,7 +307,8 @@ def test_auto_stops_a_chain_that_is_clearly_behind_at_the_same_epoch(monkeypatch
     pair = make_gaussian_pair(2, random_state=3)
     X, y = stack(*pair.sample(400, random_state=4))
     n_epochs = 10
-    est = InfinitesimalDensityRatio(**fast_ratio(n_epochs=n_epochs, hidden_layer_sizes=(16,), n_intervals=3)).fit(X, y)
+    est = InfinitesimalDensityRatio(**fast_ratio(n_epochs=n_epochs, hidden_layer_sizes=(16,), n_intervals=3,
+                                                 method="classifier")).fit(X, y)
     chain = [r for r in est.history_ if r["direction"] == "chain"]
     single = [r for r in est.history_ if r["direction"] == "single classifier"]
     assert len(single) == n_epochs

@@ -12,22 +12,83 @@ integral over ``t`` in [0, 1] is ``log q(x) - log p(x)``. Unlike a classifier
 between P and Q, or between neighbouring snapshots of a flow, the noisy
 bridge puts mass at every point for every ``0 < t < 1``, so the net is
 trained wherever it is evaluated.
+
+The ends of each bridge need not be independent: any coupling of P and Q
+gives a path from P to Q. With ``pairing="minibatch_ot"`` (the default of
+the estimator) the rows are paired anew every epoch by exact optimal
+assignments inside random blocks of ``block_size`` rows of each sample
+(:func:`~.coupling.block_assignment`). The pairs are then close, the term
+``eps (x1 - x0) / s`` of the target shrinks, and a small noise that keeps
+the densities' structure no longer makes the regression noisy (on the 2-D
+mixtures of the benchmark the log-ratio error falls by a quarter).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
+from .coupling import block_assignment
 from .ratio import held_out_terms, select_epoch
 from .train import Phase, cosine_schedule, run_with_selection
 
-__all__ = ["bridge_time_score", "fit_bridge_time_score"]
+__all__ = ["BRIDGE_PAIRINGS", "bridge_time_score", "fit_bridge_time_score"]
 
 #: Times are drawn in [T_EPS, 1 - T_EPS], where the bridge's noise is not zero.
 T_EPS = 1e-3
+
+
+class IndependentPairs:
+    """Batches of independent rows of P and of Q."""
+
+    def __init__(self, x_p: Tensor, x_q: Tensor, generator: torch.Generator, **_: object) -> None:
+        self.x_p, self.x_q, self.generator = x_p, x_q, generator
+
+    def batches(self, batch_size: int, steps: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """``steps`` batches of ``batch_size`` pairs."""
+        for _ in range(steps):
+            i0 = torch.randint(len(self.x_p), (batch_size,), generator=self.generator).to(self.x_p.device)
+            i1 = torch.randint(len(self.x_q), (batch_size,), generator=self.generator).to(self.x_q.device)
+            yield self.x_p[i0], self.x_q[i1]
+
+
+class AssignedPairs(IndependentPairs):
+    """Batches drawn from a pairing by exact assignments in random blocks, new every epoch.
+
+    Each call of :meth:`batches` (an epoch) draws up to ``max_rows`` rows of
+    each sample at random and pairs them by exact assignments inside blocks
+    of ``block_size`` rows (:func:`~.coupling.block_assignment`); the
+    epoch's batches are drawn from those pairs. A new pairing every epoch
+    matters: pairs kept for several epochs let the net learn the path of
+    those few pairs (at d=8 the error doubles). ``max_rows`` caps the cost
+    (an assignment of 1024 rows takes 0.2-0.4 s on one core) whatever the
+    number of rows.
+    """
+
+    def __init__(
+        self, x_p: Tensor, x_q: Tensor, generator: torch.Generator, *, block_size: int, max_rows: int
+    ) -> None:
+        super().__init__(x_p, x_q, generator)
+        self.block_size, self.max_rows, self.pairs = block_size, max_rows, None
+
+    def batches(self, batch_size: int, steps: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """``steps`` batches of ``batch_size`` pairs of a new pairing."""
+        x_p, x_q = (x[torch.randperm(len(x), generator=self.generator)[: self.max_rows].to(x.device)]
+                    if len(x) > self.max_rows else x for x in (self.x_p, self.x_q))
+        self.pairs = block_assignment(x_p, x_q, batch_size=self.block_size, generator=self.generator)
+        sources, targets, _ = self.pairs
+        for _ in range(steps):
+            i = torch.randint(len(sources), (batch_size,), generator=self.generator).to(sources.device)
+            yield sources[i], targets[i]
+
+
+#: How the ends of the bridges are paired (``pairing``).
+BRIDGE_PAIRINGS: dict[str, type[IndependentPairs]] = {
+    "independent": IndependentPairs,
+    "minibatch_ot": AssignedPairs,
+}
 
 
 def bridge_time_score(
@@ -61,6 +122,9 @@ def fit_bridge_time_score(
     learning_rate_init: float,
     sigma: float,
     generator: torch.Generator,
+    pairing: str = "independent",
+    block_size: int = 1024,
+    max_rows: int = 4096,
     quadrature: str = "gauss",
     weight_decay: float = 0.0,
     validation: Sequence[Tensor] | None = None,
@@ -69,8 +133,10 @@ def fit_bridge_time_score(
     """Train ``net`` (a :class:`~.ratio.TimeScoreNet` with ``d`` components) by time-score matching.
 
     ``n_epochs`` epochs of ``steps_per_epoch`` Adam steps, each on
-    ``batch_size`` independent pairs of rows of P and Q and one bridge draw
-    per pair; the learning rate decays on a cosine schedule. With
+    ``batch_size`` pairs of rows of P and Q (paired as ``pairing`` says, a
+    key of :data:`BRIDGE_PAIRINGS`; ``block_size`` rows per assignment, up
+    to ``max_rows`` rows of each sample paired anew every epoch) and one
+    bridge draw per pair; the learning rate decays on a cosine schedule. With
     ``validation = (p_rows, q_rows)`` the epoch kept is chosen as for the
     other ratio nets: by the held-out logistic loss of ``int_0^1 r`` (on the
     grid ``times``) as a classifier of Q against P (:func:`~.ratio.select_epoch`).
@@ -81,11 +147,11 @@ def fit_bridge_time_score(
     """
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate_init, weight_decay=weight_decay)
 
+    pairs = BRIDGE_PAIRINGS[pairing](x_p, x_q, generator, block_size=block_size, max_rows=max_rows)
+
     def batches():
-        for _ in range(steps_per_epoch):
-            i0 = torch.randint(len(x_p), (batch_size,), generator=generator).to(x_p.device)
-            i1 = torch.randint(len(x_q), (batch_size,), generator=generator).to(x_q.device)
-            yield bridge_time_score(x_p[i0], x_q[i1], sigma, generator)
+        for x0, x1 in pairs.batches(batch_size, steps_per_epoch):
+            yield bridge_time_score(x0, x1, sigma, generator)
 
     def loss(batch):
         x_t, t, target, weight = batch
