@@ -55,5 +55,6 @@ def test_one_bar_per_phase_with_the_loss(data, capfd):
         "refinement Q->P round 1": "2/2",
         "ratio net chain": "2/2",
         "ratio net single classifier": "2/2",
+        "ratio net ctsm": "2/2",
     }, err
     assert re.search(r"loss=[-0-9.e]+", err)
