@@ -63,8 +63,12 @@ flow = OTFlowTransformer(
     reference=FrozenEstimator(gaussian), hidden_layer_sizes=(128, 128), init_steps=180,
     batch_size=256, max_iter=0,
 )
+# method="classifier" keeps this example short; the default, method="auto", adds a
+# time-score net on a noisy bridge (about three more minutes on one core), which on
+# the full benchmark improves the Gaussian by 0.15 bits per dimension instead of 0.12
 model = InfinitesimalDensityRatio(
-    flow=flow, n_intervals=4, hidden_layer_sizes=(256, 256, 256), n_epochs=50, random_state=0
+    flow=flow, n_intervals=4, hidden_layer_sizes=(256, 256, 256), n_epochs=50, method="classifier",
+    random_state=0,
 ).fit(Z_train)
 
 print(f"{'test bits per dimension':<28}{'train':>8}{'test':>8}")
