@@ -51,6 +51,8 @@ def main(argv=None) -> int:
     ap.add_argument("--d", type=int, default=8)
     ap.add_argument("--n", type=int, default=4000, help="rows a side")
     ap.add_argument("--shift", type=float, default=1.5)
+    ap.add_argument("--eig-range", type=float, nargs=2, default=(0.5, 2.0),
+                    help="eigenvalue range of both covariances (wider: independent pairs farther from OT)")
     ap.add_argument("--gammas", default="0,0.003,0.03,0.3")
     ap.add_argument("--cv", type=int, default=3)
     ap.add_argument("--init-steps", type=int, default=150)
@@ -62,7 +64,7 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
     gammas = [float(g) for g in args.gammas.split(",")]
-    pair, X_p, X_q, X_t, _ = refinement_task(args.d, args.n, args.shift)
+    pair, X_p, X_q, X_t, _ = refinement_task(args.d, args.n, args.shift, args.eig_range)
     T_star = pair.ot_map(X_t)
     X, y = stack(X_p, X_q)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -20,7 +21,8 @@ from torch import Tensor, nn
 
 __all__ = [
     "BLOWUP_FACTOR", "CHECK_EVERY", "INITIAL_FLOW", "CLASSIFIER", "REFINEMENT", "RATIO_NET",
-    "Phase", "StopTraining", "TrainingDiverged", "batch_indices", "cosine_schedule", "cycled_permutation", "phase_name",
+    "ParameterAverage", "Phase", "StopTraining",
+    "TrainingDiverged", "batch_indices", "cosine_schedule", "cycled_permutation", "phase_name",
     "run_epochs", "run_with_selection", "weighted_indices",
 ]
 
@@ -63,6 +65,50 @@ class StopTraining(Exception):
     """Raised by an ``on_epoch`` callback to end training after the current epoch (not an error)."""
 
 
+class ParameterAverage:
+    """Running average of a module's parameters over the optimizer's steps.
+
+    The plain mean of all iterates for the first ``horizon`` steps, then an
+    exponential moving average with time constant ``horizon`` steps (weight
+    ``1 / horizon`` for the newest iterate). Averaging the iterates of a
+    regression on noisy targets (Polyak averaging) removes most of the
+    step-to-step noise of the weights that a large learning rate leaves,
+    without the loss of progress that a smaller rate costs.
+
+    Parameters
+    ----------
+    module : nn.Module
+        The module whose parameters are averaged (buffers are not).
+    horizon : int
+        Steps of the running mean, then the average's time constant.
+    """
+
+    def __init__(self, module: nn.Module, horizon: int) -> None:
+        self.module, self.horizon, self.steps = module, max(1, int(horizon)), 0
+        self.average = [p.detach().clone() for p in module.parameters()]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Fold the module's current parameters into the average (after each optimizer step)."""
+        self.steps += 1
+        weight = max(1.0 / self.steps, 1.0 / self.horizon)
+        for mean, p in zip(self.average, self.module.parameters()):
+            mean.lerp_(p.detach(), weight)
+
+    @contextmanager
+    @torch.no_grad()
+    def applied(self) -> Iterator[nn.Module]:
+        """The module with the averaged parameters inside the block, its own ones after."""
+        own = [p.detach().clone() for p in self.module.parameters()]
+        for p, mean in zip(self.module.parameters(), self.average):
+            p.copy_(mean)
+        try:
+            yield self.module
+        finally:
+            for p, mine in zip(self.module.parameters(), own):
+                p.copy_(mine)
+
+
 @dataclass
 class Phase:
     """What one training phase needs.
@@ -79,6 +125,9 @@ class Phase:
     scheduler : optional learning-rate scheduler, stepped after every batch.
     max_grad_norm : float or None
         Gradient clipping.
+    average : ParameterAverage or None
+        Updated after every step; :func:`run_with_selection` then scores
+        and keeps the averaged weights.
     """
 
     modules: Sequence[nn.Module]
@@ -87,6 +136,7 @@ class Phase:
     loss: Callable[..., Tensor]
     scheduler: object | None = None
     max_grad_norm: float | None = None
+    average: ParameterAverage | None = None
     losses: list[float] = field(default_factory=list)
     first_loss: float | None = None
 
@@ -203,6 +253,8 @@ def run_epochs(
             phase.optimizer.step()
             if phase.scheduler is not None:
                 phase.scheduler.step()
+            if phase.average is not None:
+                phase.average.update()
             total = value if total is None else total + value
             worst = value.abs() if worst is None else torch.maximum(worst, value.abs())
             bad = flag if bad is None else bad | flag
@@ -262,7 +314,9 @@ def run_with_selection(
     with a copy of the weights. At the end (also when training raises) the
     weights of the epoch ``select(list of terms per epoch)`` are restored. With
     ``score_start`` the untrained net is the first candidate (epoch 0).
-    Without ``held_out`` the last epoch is kept.
+    Without ``held_out`` the last epoch is kept. When the phase keeps a
+    :class:`ParameterAverage` of ``net``, the averaged weights are the ones
+    scored, recorded and kept (without ``held_out``: the last average).
 
     Returns
     -------
@@ -275,12 +329,16 @@ def run_with_selection(
     def record(epoch: int, mean_loss: float) -> None:
         entry = {"epoch": epoch + 1, "loss": mean_loss}
         if held_out is not None:
-            terms = held_out()
+            with averaged():
+                terms = held_out()
+                states.append((terms, copy.deepcopy(net.state_dict())))
             entry["validation_loss"] = float(sum(t.mean() for t in terms))
-            states.append((terms, copy.deepcopy(net.state_dict())))
         history.append(entry)
         if on_epoch is not None:
             on_epoch(epoch, entry)
+
+    def averaged():
+        return phase.average.applied() if phase.average is not None and phase.average.steps else nullcontext()
 
     if held_out is not None and score_start:
         record(-1, math.nan)
@@ -292,5 +350,11 @@ def run_with_selection(
             net.load_state_dict(states[chosen][1])
             for i, h in enumerate(history):
                 h["selected"] = i == chosen
+        elif phase.average is not None and phase.average.steps and all(
+            bool(torch.isfinite(mean).all()) for mean in phase.average.average
+        ):
+            with torch.no_grad():
+                for p, mean in zip(net.parameters(), phase.average.average):
+                    p.copy_(mean)
     return history
 
