@@ -71,3 +71,29 @@ def test_selection_scores_and_keeps_the_averaged_weights(held_out):
     assert abs(mean - 1.0) < 0.05 < abs(iterates[-1] - 1.0)  # the mean is near the truth, the last iterate is not
     if held_out:
         assert seen == [pytest.approx(mean, abs=1e-6)]  # scored with the average, not the last iterate
+
+
+def test_bridge_training_keeps_the_average_of_its_iterates(monkeypatch):
+    """fit_bridge_time_score averages over a tenth of its steps and leaves the average in the net."""
+    import skqflow._torch.ctsm as ctsm
+    from skqflow._torch.ratio import TimeScoreNet
+
+    made = []
+
+    class Recording(ParameterAverage):
+        def __init__(self, module, horizon):
+            super().__init__(module, horizon)
+            made.append(self)
+
+    monkeypatch.setattr(ctsm, "ParameterAverage", Recording)
+    gen = torch.Generator().manual_seed(0)
+    x_p, x_q = torch.randn(200, 2, generator=gen), torch.randn(200, 2, generator=gen) + 1.0
+    net = TimeScoreNet(2, (16,), "softplus", n_components=2)
+    ctsm.fit_bridge_time_score(
+        net, x_p, x_q, torch.linspace(0, 1, 5), n_epochs=3, steps_per_epoch=10, batch_size=32,
+        learning_rate_init=1e-2, sigma=0.5, generator=gen,
+    )
+    (avg,) = made
+    assert avg.module is net and avg.horizon == 3 and avg.steps == 30
+    for p, mean in zip(net.parameters(), avg.average):
+        assert torch.equal(p, mean)
