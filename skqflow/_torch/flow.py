@@ -16,15 +16,7 @@ from torch import Tensor, nn
 
 from .coupling import COUPLINGS, GLOBAL_PAIRINGS, independent
 from .flowmap import FlowMap
-from .losses import (
-    energy_distance,
-    energy_distance_u,
-    flow_matching_loss,
-    kl_lower_bound,
-    logistic_loss,
-    path_cost,
-    probabilities,
-)
+from .losses import energy_distance, flow_matching_loss, kl_lower_bound, logistic_loss, path_cost, probabilities
 from .ode import integrate, uniform_grid
 from .train import (
     CLASSIFIER,
@@ -218,8 +210,6 @@ class RefineConfig:
     n_time_steps: int
     n_substeps: int
     adjoint: bool = False
-    kl_weight: float = 1.0
-    energy_weight: float = 0.0
 
 
 def refine(
@@ -298,15 +288,10 @@ def refine(
                 if rnd > 0:
                     warm_up(name, rnd, source, target, t0, t1, clf, clf_opt, pair_weights)
 
-                def flow_loss(idx, clf=clf, source=source, target=target, grid=grid):
+                def flow_loss(idx, clf=clf, source=source, grid=grid):
                     states = integrate(field, source[idx.to(source.device)], grid, cfg.n_substeps, adjoint=cfg.adjoint)
-                    loss = cfg.gamma * path_cost(states, grid)
-                    if cfg.kl_weight:
-                        loss = loss - cfg.kl_weight * clf(states[-1]).mean()
-                    if cfg.energy_weight:
-                        j = torch.randint(len(target), (len(idx),), generator=generator).to(target.device)
-                        loss = loss + cfg.energy_weight * energy_distance_u(states[-1], target[j])
-                    return loss
+                    kl = -clf(states[-1]).mean()
+                    return kl + cfg.gamma * path_cost(states, grid)
 
                 phase = Phase(
                     modules=[field],

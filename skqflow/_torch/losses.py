@@ -87,18 +87,6 @@ def energy_distance(x: Tensor, y: Tensor, weights: tuple[Tensor | None, Tensor |
     return 2.0 * _mean_distance(x, y, px, py) - _mean_distance(x, x, px, px) - _mean_distance(y, y, py, py)
 
 
-def energy_distance_u(x: Tensor, y: Tensor) -> Tensor:
-    """Energy distance with unbiased (U-statistic) self terms: no pull toward a wider ``x``.
-
-    ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` where the within-sample means leave
-    out the zero diagonal; its expectation is the energy distance of the two
-    laws, for any batch sizes (at least two rows each).
-    """
-    n, m = len(x), len(y)
-    return (2.0 * _mean_distance(x, y) - _mean_distance(x, x) * n / (n - 1)
-            - _mean_distance(y, y) * m / (m - 1))
-
-
 def monge_gap(x: Tensor, mapped: Tensor) -> Tensor:
     """Discrete Monge gap of a map on rows ``x`` with images ``mapped``.
 
