@@ -33,6 +33,33 @@ def test_init_steps_is_the_number_of_optimizer_steps(data, monkeypatch, init_ste
     assert len(flow.history_) == passes
 
 
+@pytest.mark.parametrize("init_steps", [5, 20])  # inside the first pass; across passes
+def test_pairings_computed_ahead_on_a_worker_give_the_same_fit(data, monkeypatch, init_steps):
+    """Minibatch assignments run on a worker thread, one per step, and change nothing in the fit."""
+    import threading
+
+    from skqflow._torch import coupling
+
+    threads = []
+    real = coupling.exact_assignment
+
+    def spy(x0, x1):
+        threads.append(threading.current_thread().name)
+        return real(x0, x1)
+
+    monkeypatch.setitem(coupling.COUPLINGS, "minibatch_ot", spy)
+    params = {**FAST, "max_iter": 0, "init": "minibatch_ot", "init_steps": init_steps, "batch_size": 64}
+    ahead = OTFlowTransformer(**params).fit(*data)
+    assert len(threads) == init_steps  # no assignment for a step that is not taken
+    assert all(name.startswith("skqflow-pairing") for name in threads)
+    monkeypatch.setattr(torch_flow, "PAIRING_LOOKAHEAD", 0)
+    threads.clear()
+    inline = OTFlowTransformer(**params).fit(*data)
+    assert threads == [threading.current_thread().name] * init_steps
+    for a, b in zip(ahead.field_.parameters(), inline.field_.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_auto_steps_and_batch_are_used(data, monkeypatch):
     seen = {}
     real = torch_flow.fit_flow_matching

@@ -6,9 +6,12 @@ loop of :mod:`.train`.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -55,6 +58,40 @@ def _paired_batches(
     n = max(n0, n1)
     i0, i1 = cycled_permutation(n0, n, gen, weights[0]), cycled_permutation(n1, n, gen, weights[1])
     return list(zip(i0.split(batch_size), i1.split(batch_size)))
+
+
+#: Batches of the initial flow whose pairing a worker thread computes ahead of
+#: the training step. Exact assignments run on the host and release the GIL,
+#: so with one torch thread they overlap the step on the second core; the
+#: pairs (and so the fit) are the same as without (0: no worker).
+PAIRING_LOOKAHEAD = 2
+
+
+def paired_ahead(
+    draws: Iterable[tuple[Tensor, Tensor]], pair: Callable[[Tensor, Tensor], Tensor], lookahead: int
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """``(x0, pair(x0, x1))`` for each draw, in order, the next ``lookahead`` pairings computed on a worker thread.
+
+    ``pair`` must not draw random numbers (its calls run early and elsewhere).
+    With ``lookahead=0`` each pairing is computed when its batch is taken.
+    """
+    if lookahead <= 0:
+        yield from ((x0, pair(x0, x1)) for x0, x1 in draws)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skqflow-pairing") as pool:
+        pending: deque = deque()
+        try:
+            for x0, x1 in draws:
+                pending.append((x0, pool.submit(pair, x0, x1)))
+                if len(pending) > lookahead:
+                    x0, done = pending.popleft()
+                    yield x0, done.result()
+            while pending:
+                x0, done = pending.popleft()
+                yield x0, done.result()
+        finally:  # the consumer stopped early: drop what is not started
+            for _, waiting in pending:
+                waiting.cancel()
 
 
 def weighted_mean(values: Tensor, weights: Tensor | None = None) -> Tensor:
@@ -134,11 +171,10 @@ def fit_flow_matching(
                 yield x_p[i0.to(x_p.device)], x_q[i1.to(x_q.device)]
 
     def batches():
-        for x0, x1 in draws():
-            if done["steps"] >= init_steps:
-                return
+        # only as many draws as the budget has steps left: no assignment is computed for nothing
+        budget = itertools.islice(draws(), max(0, init_steps - done["steps"]))
+        for x0, x1 in paired_ahead(budget, pair, 0 if pair is independent else PAIRING_LOOKAHEAD):
             done["steps"] += 1
-            x1 = pair(x0, x1)  # after the budget check: no assignment is computed for nothing
             t = torch.rand(len(x0), generator=generator).to(x0)
             yield x0, x1, t
 
