@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -60,17 +61,20 @@ def _paired_batches(
     return list(zip(i0.split(batch_size), i1.split(batch_size)))
 
 
-#: Batches of the initial flow whose pairing a worker thread computes ahead of
+#: Batches of the initial flow whose pairing worker threads compute ahead of
 #: the training step. Exact assignments run on the host and release the GIL,
-#: so with one torch thread they overlap the step on the second core; the
-#: pairs (and so the fit) are the same as without (0: no worker).
-PAIRING_LOOKAHEAD = 2
+#: so with one torch thread they overlap the step on the other cores; the
+#: pairs (and so the fit) are the same as without (0: no workers). An
+#: assignment of 256 clustered rows takes about twice as long as a training
+#: step, hence two workers (docs/benchmarks.md, "Threads").
+PAIRING_LOOKAHEAD = 4
+PAIRING_WORKERS = 2
 
 
 def paired_ahead(
     draws: Iterable[tuple[Tensor, Tensor]], pair: Callable[[Tensor, Tensor], Tensor], lookahead: int
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """``(x0, pair(x0, x1))`` for each draw, in order, the next ``lookahead`` pairings computed on a worker thread.
+    """``(x0, pair(x0, x1))`` for each draw, in order, the next ``lookahead`` pairings computed on worker threads.
 
     ``pair`` must not draw random numbers (its calls run early and elsewhere).
     With ``lookahead=0`` each pairing is computed when its batch is taken.
@@ -78,7 +82,8 @@ def paired_ahead(
     if lookahead <= 0:
         yield from ((x0, pair(x0, x1)) for x0, x1 in draws)
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skqflow-pairing") as pool:
+    workers = max(1, min(PAIRING_WORKERS, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="skqflow-pairing") as pool:
         pending: deque = deque()
         try:
             for x0, x1 in draws:
