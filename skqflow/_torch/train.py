@@ -95,13 +95,18 @@ class ParameterAverage:
         for mean, p in zip(self.average, self.module.parameters()):
             mean.lerp_(p.detach(), weight)
 
+    @torch.no_grad()
+    def load(self) -> None:
+        """Copy the averaged parameters into the module."""
+        for p, mean in zip(self.module.parameters(), self.average):
+            p.copy_(mean)
+
     @contextmanager
     @torch.no_grad()
     def applied(self) -> Iterator[nn.Module]:
         """The module with the averaged parameters inside the block, its own ones after."""
         own = [p.detach().clone() for p in self.module.parameters()]
-        for p, mean in zip(self.module.parameters(), self.average):
-            p.copy_(mean)
+        self.load()
         try:
             yield self.module
         finally:
@@ -353,8 +358,6 @@ def run_with_selection(
         elif phase.average is not None and phase.average.steps and all(
             bool(torch.isfinite(mean).all()) for mean in phase.average.average
         ):
-            with torch.no_grad():
-                for p, mean in zip(net.parameters(), phase.average.average):
-                    p.copy_(mean)
+            phase.average.load()
     return history
 
