@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from skqflow._torch.coupling import COUPLINGS, exact_assignment, independent
+from skqflow._torch.coupling import COUPLINGS, decomposed_assignment, exact_assignment, independent
 
 
 def _batches(n, d=2, seed=0, dtype=torch.float32):
@@ -30,7 +30,7 @@ def _as_permutation(out, x1):
 
 
 def test_couplings_registry():
-    assert COUPLINGS == {"linear": independent, "minibatch_ot": exact_assignment}
+    assert COUPLINGS == {"linear": independent, "minibatch_ot": decomposed_assignment}
     from skqflow._torch.coupling import GLOBAL_PAIRINGS, INITS
 
     assert set(INITS) == {*COUPLINGS, *GLOBAL_PAIRINGS} == {"linear", "minibatch_ot", "block_ot", "brenier"}
@@ -122,3 +122,63 @@ def test_block_assignment_cycles_the_smaller_sample_and_follows_weights():
     w[:10] = 1.0  # only the first ten rows of P count
     sources, _, _ = block_assignment(x0, x1, batch_size=16, generator=gen, weights=(w, None))
     assert torch.cdist(sources.double(), x0.double()).argmin(1).max() < 10
+
+
+def _optimal_cost(x0, x1):
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial.distance import cdist
+
+    cost = cdist(x0.double().numpy(), x1.double().numpy(), "sqeuclidean")
+    rows, cols = linear_sum_assignment(cost)
+    return float(cost[rows, cols].sum())
+
+
+def test_decomposed_assignment_is_exact_up_to_exact_rows():
+    x0, x1 = _batches(200, d=3, seed=4)
+    assert torch.equal(decomposed_assignment(x0, x1, exact_rows=256), exact_assignment(x0, x1))
+
+
+@pytest.mark.parametrize(("n", "d"), [(1024, 2), (2048, 8)])
+def test_decomposed_assignment_is_a_permutation_near_the_optimal_cost(n, d):
+    """Truth: the exact assignment of the whole batch. Random blocks of 128 rows are far above it."""
+    x0, x1 = _batches(n, d=d, seed=5)
+    perm = _as_permutation(decomposed_assignment(x0, x1, block=128), x1)
+    best = _optimal_cost(x0, x1)
+    blocks = sum(_cost(a, exact_assignment(a, b)) for a, b in zip(x0.split(128), x1.split(128)))
+    assert blocks > 1.04 * best  # what the sweeps start from
+    # the sweeps remove over 90% of the excess over the optimum
+    assert _cost(x0, x1[perm]) - best < 0.1 * (blocks - best)
+
+
+def test_decomposed_assignment_sweeps_lower_the_cost_until_it_stops_falling():
+    x0, x1 = _batches(1024, d=8, seed=6)
+    costs = [_cost(x0, decomposed_assignment(x0, x1, block=128, sweeps=k, tol=0.0)) for k in range(4)]
+    assert costs[0] > costs[1] > costs[2] > costs[3]
+    # With a tolerance it stops early: never more sweeps than without one, never a higher cost than none.
+    early = _cost(x0, decomposed_assignment(x0, x1, block=128, sweeps=8, tol=0.05))
+    assert costs[0] > early >= _cost(x0, decomposed_assignment(x0, x1, block=128, sweeps=8, tol=0.0))
+
+
+def test_decomposed_assignment_recovers_a_shuffled_translation():
+    """The optimal pairing of rows with a shuffled small translation of themselves is the translation."""
+    x0, _ = _batches(1024, d=2, seed=7)
+    x0 = x0.double()
+    perm = torch.randperm(1024, generator=torch.Generator().manual_seed(0))
+    x1 = (x0 + 1e-3)[perm]
+    out = decomposed_assignment(x0, x1, block=128, sweeps=30, tol=0.0)
+    np.testing.assert_allclose(out.numpy(), x0.numpy() + 1e-3, rtol=0, atol=1e-12)
+
+
+def test_decomposed_assignment_is_a_function_of_the_rows():
+    x0, x1 = _batches(600, d=4, seed=8)
+    torch.manual_seed(0)
+    a = decomposed_assignment(x0, x1, block=128)
+    torch.manual_seed(1)
+    np.random.seed(1)
+    assert torch.equal(a, decomposed_assignment(x0, x1, block=128))
+
+
+def test_decomposed_assignment_rejects_unequal_batches():
+    x0, x1 = _batches(300)
+    with pytest.raises(ValueError, match="300 and 299 rows"):
+        decomposed_assignment(x0, x1[:-1])

@@ -6,7 +6,7 @@ import torch
 
 import skqflow._torch.flow as torch_flow
 from skqflow import OTFlowTransformer, stack
-from skqflow._transport import auto_batch_size, auto_init_steps
+from skqflow._transport import auto_batch_size, auto_init_steps, auto_pairing_rows
 from skqflow.datasets import make_gaussian_pair
 
 from .conftest import FAST, count_calls
@@ -22,6 +22,52 @@ def data():
 def test_auto_rules(n_rows, steps, batch):
     assert auto_init_steps(n_rows) == steps
     assert auto_batch_size(n_rows) == batch
+
+
+@pytest.mark.parametrize("n_rows, batch, rows", [(500, 64, 64), (2000, 250, 500), (4000, 256, 768),
+                                                 (10_000, 256, 2048), (100_000, 256, 2048), (10_000, 100, 800)])
+def test_auto_pairing_rows(n_rows, batch, rows):
+    assert auto_pairing_rows(n_rows, batch) == rows
+
+
+@pytest.mark.parametrize("coupling_batch_size, rows", [(128, 128), (150, 128), (10, 64), (64, 64), ("auto", 64)])
+def test_groups_of_coupling_batch_size_rows_are_paired_then_cut_into_batches(
+    data, monkeypatch, coupling_batch_size, rows
+):
+    """One assignment per group of whole batches; every step still gets one batch of its pairs."""
+    from skqflow._torch import coupling
+
+    sizes = []
+    real = coupling.decomposed_assignment
+
+    def spy(x0, x1):
+        sizes.append(len(x0))
+        return real(x0, x1)
+
+    monkeypatch.setitem(coupling.COUPLINGS, "minibatch_ot", spy)
+    steps = count_calls(monkeypatch, torch_flow, "flow_matching_loss")
+    params = {**FAST, "max_iter": 0, "init_steps": 10, "batch_size": 64, "coupling_batch_size": coupling_batch_size}
+    OTFlowTransformer(**params).fit(*data)
+    assert steps["n"] == 10
+    # A pass of 400 rows is cut into groups of ``rows`` (the last one smaller), each group into
+    # batches of 64; no group is paired for a step that is not taken.
+    one_pass = [rows] * (400 // rows) + ([400 % rows] if 400 % rows else [])
+    expected, taken = [], 0
+    for group in one_pass * 2:
+        if taken >= 10:
+            break
+        expected.append(group)
+        taken += -(-group // 64)
+    assert sizes == expected
+
+
+def test_pairing_rows_must_be_whole_batches():
+    x = torch.randn(40, 2)
+    with pytest.raises(ValueError, match="pairing_rows \\(100\\) must be a multiple of batch_size \\(64\\)"):
+        torch_flow.fit_flow_matching(
+            torch.nn.Linear(2, 2), x, x, init="minibatch_ot", init_steps=1, batch_size=64,
+            learning_rate_init=1e-3, generator=torch.Generator(), pairing_rows=100,
+        )
 
 
 @pytest.mark.parametrize("init_steps, batch_size, passes", [(7, 64, 1), (8, 64, 2), (20, 64, 3), (5, 400, 5)])

@@ -135,6 +135,7 @@ def fit_flow_matching(
     generator: torch.Generator,
     report: Report | None = None,
     weights: Weights = NO_WEIGHTS,
+    pairing_rows: int | None = None,
 ) -> list[float]:
     """Initial flow: regress ``f`` on ``x1 - x0`` along straight paths.
 
@@ -146,7 +147,10 @@ def fit_flow_matching(
     of its own; the flow then draws its batches from the fixed pairs). The
     learning rate decays on a cosine schedule to zero over all steps.
     ``weights`` (one tensor or None per sample) draw the rows of each batch
-    in proportion to their weights.
+    in proportion to their weights. A batch coupling pairs groups of
+    ``pairing_rows`` rows (a multiple of ``batch_size``; default
+    ``batch_size``), each cut into batches of ``batch_size`` pairs for the
+    steps: larger groups give pairs closer to the optimal plan of all rows.
     """
     n_batches = math.ceil(max(len(x_p), len(x_q)) / batch_size)
     n_epochs = math.ceil(init_steps / n_batches)
@@ -168,20 +172,28 @@ def fit_flow_matching(
             for i0 in order.split(batch_size):
                 i0 = i0.to(sources.device)
                 yield sources[i0], targets[i0]
+        group = batch_size
     else:
         pair = COUPLINGS[init]
+        group = batch_size if pairing_rows is None else pairing_rows
+        if group % batch_size:
+            raise ValueError(f"pairing_rows ({group}) must be a multiple of batch_size ({batch_size})")
 
         def draws():
-            for i0, i1 in _paired_batches(len(x_p), len(x_q), batch_size, generator, weights):
+            for i0, i1 in _paired_batches(len(x_p), len(x_q), group, generator, weights):
                 yield x_p[i0.to(x_p.device)], x_q[i1.to(x_q.device)]
 
     def batches():
         # only as many draws as the budget has steps left: no assignment is computed for nothing
-        budget = itertools.islice(draws(), max(0, init_steps - done["steps"]))
-        for x0, x1 in paired_ahead(budget, pair, 0 if pair is independent else PAIRING_LOOKAHEAD):
-            done["steps"] += 1
-            t = torch.rand(len(x0), generator=generator).to(x0)
-            yield x0, x1, t
+        left = max(0, init_steps - done["steps"])
+        budget = itertools.islice(draws(), -(-left // (group // batch_size)))
+        for g0, g1 in paired_ahead(budget, pair, 0 if pair is independent else PAIRING_LOOKAHEAD):
+            for x0, x1 in zip(g0.split(batch_size), g1.split(batch_size)):
+                if done["steps"] >= init_steps:
+                    return
+                done["steps"] += 1
+                t = torch.rand(len(x0), generator=generator).to(x0)
+                yield x0, x1, t
 
     phase = Phase(
         modules=[field],
