@@ -17,8 +17,8 @@ def data():
     return stack(*make_gaussian_pair(2, random_state=0).sample(400, random_state=1))
 
 
-@pytest.mark.parametrize("n_rows, steps, batch", [(50, 300, 64), (500, 300, 64), (2000, 300, 250),
-                                                   (10_000, 1000, 256), (100_000, 2000, 256)])
+@pytest.mark.parametrize("n_rows, steps, batch", [(50, 300, 64), (500, 300, 64), (2000, 400, 250),
+                                                   (10_000, 2000, 256), (100_000, 2000, 256)])
 def test_auto_rules(n_rows, steps, batch):
     assert auto_init_steps(n_rows) == steps
     assert auto_batch_size(n_rows) == batch
@@ -30,7 +30,9 @@ def test_auto_pairing_rows(n_rows, batch, rows):
     assert auto_pairing_rows(n_rows, batch) == rows
 
 
-@pytest.mark.parametrize("coupling_batch_size, rows", [(128, 128), (150, 128), (10, 64), (64, 64), ("auto", 64)])
+@pytest.mark.parametrize(
+    "coupling_batch_size, rows", [(128, 128), (150, 128), (100, 128), (10, 64), (64, 64), ("auto", 64)]
+)
 def test_groups_of_coupling_batch_size_rows_are_paired_then_cut_into_batches(
     data, monkeypatch, coupling_batch_size, rows
 ):

@@ -8,6 +8,7 @@ fixed ``(sources, targets, row_weights)``.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -105,8 +106,10 @@ def decomposed_assignment(
     ``sweeps`` of them, or once one lowers the total cost by less than the
     fraction ``tol``. Each sweep costs ``len(x0) / block`` exact assignments
     of ``block`` rows: linear in the batch, where one exact assignment of the
-    whole batch costs its cube. The random directions come from generators
-    seeded by the sweep's number, so the pairing is a function of the rows.
+    whole batch costs its cube. The random directions come from a generator
+    seeded by a checksum of the rows: they differ from batch to batch (so the
+    cells' edges do not fall at the same places in every batch), and the
+    pairing is a function of the rows, whatever thread computes it.
     """
     if len(x0) != len(x1):
         raise ValueError(f"batches of {len(x0)} and {len(x1)} rows")
@@ -114,6 +117,7 @@ def decomposed_assignment(
         return exact_assignment(x0, x1)
     a, b = x0.detach().cpu().double().numpy(), x1.detach().cpu().double().numpy()
     partner = np.arange(len(a))
+    rng = np.random.default_rng(zlib.crc32(a.tobytes()))
     total = 0.0
     for rows in np.array_split(partner, -(-len(a) // block)):
         order, cost = _assignment(a[rows], b[rows])
@@ -123,7 +127,7 @@ def decomposed_assignment(
         # cells of nearby sources, then of nearby partners, in turn
         where = a if sweep % 2 == 0 else b[partner]
         before, total = total, 0.0
-        for cell in _cells(where, block, np.random.default_rng(sweep)):
+        for cell in _cells(where, block, rng):
             cols = partner[cell]
             order, cost = _assignment(a[cell], b[cols])
             partner[cell] = cols[order]
