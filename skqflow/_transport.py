@@ -153,9 +153,9 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         more than needed on 100 000. ``"auto"`` takes a fifth of the larger
         sample's size, between 300 and 2000 steps: measured on Gaussian
         pairs, small samples are memorised (the map gets worse) past a few
-        hundred steps, while large ones keep improving (2000 steps at 10 000
-        rows a side: 20-27% lower map errors than 1000 on a non-linear map
-        at d=8 and 32).
+        hundred steps, while large ones keep improving (with the default
+        pairing groups, 2000 steps at 10 000 rows a side gave 3-19% lower
+        map errors than 1000 on a non-linear map).
     refine_epochs : int, default=5
         ``E``, flow epochs per direction and round.
     classifier_epochs : int, default=20
@@ -185,9 +185,11 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         linearly with the group instead of as its cube. ``"auto"`` takes a
         quarter of the larger sample, at most 8 batches (2048 rows from
         8192 rows a side); small samples thus keep small groups, whose
-        partners change from pass to pass. Measured at 10 000 rows a side,
-        groups of 2048 instead of 256 rows lower the map error by about 20%
-        on a non-linear map at d=8 and 32 (docs/benchmarks.md).
+        partners change from pass to pass. Measured at 10 000 rows a side
+        on three non-linear maps, with the same steps, groups of 2048
+        instead of 256 rows lower the map error by 5% / 11% / 27% on
+        average at d=2 / 8 / 32 (and raise it by 3-7% on some pairs), for
+        about twice the fit time (docs/benchmarks.md).
     classifier_batch_size : int, default=256
         Rows per batch (of each side) for the classifiers.
     classifier_hidden_layer_sizes : tuple of int, default=(64, 64, 64)
