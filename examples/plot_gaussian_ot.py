@@ -25,7 +25,9 @@ X_test, _ = pair.sample(1000, random_state=2)
 
 # %%
 # The initial flow alone (``max_iter=0``): flow matching between rows paired
-# by an exact assignment inside each batch of 256 rows.
+# by an optimal assignment inside each group of 512 rows (two batches of 256;
+# ``coupling_batch_size="auto"`` takes a quarter of the sample, at most eight
+# batches).
 flow = OTFlowTransformer(init_steps=360, batch_size=256, max_iter=0, random_state=0)
 flow.fit(*stack(X_p, X_q))
 
