@@ -17,8 +17,9 @@ def data():
     return stack(*make_gaussian_pair(2, random_state=0).sample(400, random_state=1))
 
 
-@pytest.mark.parametrize("n_rows, steps, batch", [(50, 300, 64), (500, 300, 64), (2000, 400, 250),
-                                                   (10_000, 2000, 256), (100_000, 2000, 256)])
+@pytest.mark.parametrize("n_rows, steps, batch", [(50, 300, 64), (500, 300, 64), (2000, 300, 250),
+                                                   (5000, 500, 256), (7000, 980, 256), (10_000, 2000, 256),
+                                                   (100_000, 2000, 256)])
 def test_auto_rules(n_rows, steps, batch):
     assert auto_init_steps(n_rows) == steps
     assert auto_batch_size(n_rows) == batch
