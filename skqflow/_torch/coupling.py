@@ -31,12 +31,17 @@ def independent(x0: Tensor, x1: Tensor) -> Tensor:
     return x1
 
 
-def exact_assignment(x0: Tensor, x1: Tensor) -> Tensor:
-    """Pair the rows by the exact OT assignment for the squared Euclidean cost."""
-    cost = torch.cdist(x0.detach(), x1.detach()).pow(2).cpu().double().numpy()
+def _solve(cost: np.ndarray) -> tuple[np.ndarray, float]:
+    """``order`` such that row ``i`` pairs with column ``order[i]`` in the exact assignment, and its cost."""
     rows, cols = linear_sum_assignment(cost)
     order = np.empty_like(cols)
     order[rows] = cols
+    return order, float(cost[rows, cols].sum())
+
+
+def exact_assignment(x0: Tensor, x1: Tensor) -> Tensor:
+    """Pair the rows by the exact OT assignment for the squared Euclidean cost."""
+    order, _ = _solve(torch.cdist(x0.detach(), x1.detach()).pow(2).cpu().double().numpy())
     return x1[torch.as_tensor(order, device=x1.device)]
 
 
@@ -51,15 +56,6 @@ DECOMPOSITION_SWEEPS = 8
 #: :func:`decomposed_assignment` stops once a sweep lowers the total cost by
 #: less than this fraction.
 DECOMPOSITION_TOL = 1e-3
-
-
-def _assignment(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
-    """``order`` such that ``a[i]`` pairs with ``b[order[i]]`` in the exact OT assignment, and its cost."""
-    cost = cdist(a, b, "sqeuclidean")
-    rows, cols = linear_sum_assignment(cost)
-    order = np.empty_like(cols)
-    order[rows] = cols
-    return order, float(cost[rows, cols].sum())
 
 
 def _cells(x: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -120,7 +116,7 @@ def decomposed_assignment(
     rng = np.random.default_rng(zlib.crc32(a.tobytes()))
     total = 0.0
     for rows in np.array_split(partner, -(-len(a) // block)):
-        order, cost = _assignment(a[rows], b[rows])
+        order, cost = _solve(cdist(a[rows], b[rows], "sqeuclidean"))
         partner[rows] = rows[order]
         total += cost
     for sweep in range(sweeps):
@@ -129,7 +125,7 @@ def decomposed_assignment(
         before, total = total, 0.0
         for cell in _cells(where, block, rng):
             cols = partner[cell]
-            order, cost = _assignment(a[cell], b[cols])
+            order, cost = _solve(cdist(a[cell], b[cols], "sqeuclidean"))
             partner[cell] = cols[order]
             total += cost
         if before - total <= tol * before:

@@ -156,6 +156,7 @@ def fit_flow_matching(
     n_epochs = math.ceil(init_steps / n_batches)
     optimizer = torch.optim.Adam(field.parameters(), lr=learning_rate_init)
     done = {"steps": 0}
+    group = batch_size  # rows paired together: a batch coupling may pair several batches at once
     if init in GLOBAL_PAIRINGS:
         # Fixed pairs over all rows: row i of ``sources`` goes to row i of ``targets``.
         try:
@@ -172,10 +173,9 @@ def fit_flow_matching(
             for i0 in order.split(batch_size):
                 i0 = i0.to(sources.device)
                 yield sources[i0], targets[i0]
-        group = batch_size
     else:
         pair = COUPLINGS[init]
-        group = batch_size if pairing_rows is None else pairing_rows
+        group = group if pairing_rows is None else pairing_rows
         if group % batch_size:
             raise ValueError(f"pairing_rows ({group}) must be a multiple of batch_size ({batch_size})")
 
