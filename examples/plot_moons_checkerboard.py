@@ -47,8 +47,10 @@ flow.fit(*stack(X_p, X_q))
 # Held-out numbers
 # ----------------
 # The energy distance between two samples is zero only when they come from
-# the same distribution. ``score`` is minus the sum of two of them on new
-# rows: P pushed forward against Q, and Q pulled back against P. The
+# the same distribution. ``score`` adds two of them on new rows (P pushed
+# forward against Q, and Q pulled back against P) and the asymmetry of the
+# map's Jacobian both ways (zero for an optimal map), in units of the data,
+# and changes the sign. The
 # distance between the untransported samples gives the scale. The transport
 # cost is set against the exact optimal transport between the two test
 # samples (an optimal assignment of their rows). With finite samples that
@@ -71,7 +73,8 @@ assignment_cost = cdist(X_p_test, X_q_test, "sqeuclidean")[rows, cols].mean()
 print(f"exact OT cost between the test samples (optimal assignment): {assignment_cost:.3f}")
 print(f"energy distance D(X_p, X_q) before transport: {energy_distance(X_p_test, X_q_test):.4f}")
 print(f"energy distance D(T(X_p), X_q) after transport: {energy_distance(pushed, X_q_test):.4f}")
-print(f"score (minus the symmetric energy distance): {flow.score(*stack(X_p_test, X_q_test)):.4f}")
+print(f"asymmetry of the map's Jacobian (0 for an optimal map): {flow.map_asymmetry(X_p_test):.4f}")
+print(f"score (minus energy distances and asymmetries): {flow.score(*stack(X_p_test, X_q_test)):.4f}")
 
 # %%
 # The flow at five times

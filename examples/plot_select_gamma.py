@@ -5,9 +5,10 @@ Choosing gamma without labels
 ``gamma`` weighs the length of the paths against the match of the two
 distributions during the refinement of the flow: too small and the paths
 keep the detours of the initial flow, too large and the flow stops short of
-the target. ``OTFlowTransformer.score`` measures the match on held-out rows
-(minus the energy distances of both push-forwards) and does not depend on
-``gamma``, so ``GridSearchCV`` can pick it. Domain labels (which sample a
+the target. ``OTFlowTransformer.score`` measures, on held-out rows, the
+match of both push-forwards (energy distances) and how far the map is from
+optimal (the asymmetry of its Jacobian), and does not depend on ``gamma``,
+so ``GridSearchCV`` can pick it. Domain labels (which sample a
 row comes from) are all it needs.
 
 Between two Gaussians the squared Wasserstein-2 distance is known, so we
@@ -62,7 +63,7 @@ print(f"chosen flow, refitted on all rows: transport cost {best.transport_cost(X
 # Score and cost against gamma
 # ----------------------------
 # Error bars are the spread over the three folds. Large ``gamma`` shortens
-# the paths below the exact W2², and the match (the score) gets worse.
+# the paths below the exact W2², and the match (so the score) gets worse.
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
 ax1.errorbar(gammas, results["mean_test_score"], yerr=results["std_test_score"], fmt="o-")
 ax1.axvline(search.best_params_["gamma"], color="0.6", linestyle=":", label="chosen")

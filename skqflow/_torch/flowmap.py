@@ -2,7 +2,8 @@
 
 :class:`FlowMap` is the one place where a trained field is integrated for
 prediction: pushing rows between two times, states at several times, the
-kinetic energy and the round-trip error. Each method works in chunks of
+kinetic energy, the round-trip error and the asymmetry of the map's
+Jacobian. Each method works in chunks of
 :data:`CHUNK` rows, without gradient, and keeps only what it returns alive,
 so memory does not grow with the number of solver steps.
 
@@ -112,3 +113,37 @@ class FlowMap:
         """Squared error ``||T_stop^start(T_start^stop(z)) - z||^2`` of each row; shape (n,)."""
         stop = 1.0 - start
         return (self.push(self.push(z, start, stop), stop, start) - z).pow(2).sum(1)
+
+    def jacobian_probes(
+        self, z: Tensor, start: float = 0.0, stop: float = 1.0, *, n_probes: int = 2, seed: int = 0
+    ) -> tuple[Tensor, Tensor]:
+        """Per-row estimates of ``||J - J^T||_F^2`` and ``2 ||J||_F^2`` for the map's Jacobian ``J``.
+
+        ``J`` is the Jacobian at each row of ``z`` of the map from ``start``
+        to ``stop``. For independent standard normal probes ``a`` and ``b``,
+        ``(a . J b - b . J a)^2`` has mean ``||J - J^T||_F^2`` and
+        ``||J a||^2 + ||J b||^2`` has mean ``2 ||J||_F^2``; each row averages
+        ``n_probes`` pairs. Two Jacobian-vector products per pair (forward
+        mode, no graph kept); the probes come from a generator seeded with
+        ``seed``, so the same rows always give the same estimates. Shapes
+        (n,) and (n,).
+        """
+        grid = uniform_grid(start, stop, self._steps_between(start, stop), like=z)
+        gen = torch.Generator(device=z.device).manual_seed(seed)
+
+        def end(x: Tensor) -> Tensor:
+            return integrate(self.field, x, grid, last_only=True)
+
+        curls, sizes = [], []
+        with torch.no_grad():
+            for zb in z.split(self.chunk):
+                curl, size = zb.new_zeros(len(zb)), zb.new_zeros(len(zb))
+                for _ in range(n_probes):
+                    a, b = (torch.randn(zb.shape, generator=gen, device=zb.device, dtype=zb.dtype) for _ in "ab")
+                    ja, jb = (torch.func.jvp(end, (zb,), (v,))[1] for v in (a, b))
+                    curl += ((a * jb).sum(1) - (b * ja).sum(1)).pow(2)
+                    size += ja.pow(2).sum(1) + jb.pow(2).sum(1)
+                curls.append(curl / n_probes)
+                sizes.append(size / n_probes)
+        return torch.cat(curls), torch.cat(sizes)
+
