@@ -36,6 +36,7 @@ from ._base import (
 )
 from ._torch.chains import holdout_split
 from ._torch.coupling import INITS
+from ._torch.criteria import antisymmetric_share, fit_and_optimality
 from ._torch.flow import (
     RefineConfig,
     fit_flow_matching,
@@ -43,7 +44,6 @@ from ._torch.flow import (
     refine,
     weighted_mean,
 )
-from ._torch.criteria import antisymmetric_share, fit_and_optimality
 from ._torch.flowmap import FlowMap
 from ._torch.losses import monge_gap
 from ._torch.nn import ACTIVATIONS, MLP, VelocityField
@@ -808,7 +808,9 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
             Non-negative weight of each row: the energy distances are then
             those of the weighted empirical measures and the shares weighted
             means over the rows (each domain's weights normalised to sum to
-            one), as in ``fit``.
+            one), as in ``fit``. The shares' random probes are drawn row by
+            row, so integer weights give the energy distances of repeated
+            rows exactly and their shares in expectation.
 
         Returns
         -------

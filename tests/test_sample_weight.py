@@ -94,8 +94,24 @@ def test_score_with_integer_weights_equals_repeated_rows(gaussian_2d):
     X, y = stack(X_p[:150], X_q[:150])
     flow = tiny_flow(max_iter=0).fit(X, y)
     w = np.random.default_rng(0).integers(0, 4, len(X))
-    repeated = flow.score(np.repeat(X, w, axis=0), np.repeat(y, w))
-    assert flow.score(X, y, sample_weight=w) == pytest.approx(repeated, rel=1e-5)
+    # the fit part (energy distances of the weighted measures) matches the repeated rows exactly
+    from skqflow._torch.criteria import fit_and_optimality
+    from skqflow._transport import torch_view
+
+    fmap, scaler = torch_view(flow)
+
+    def parts(X_, y_, w_=None):
+        tensors = [scaler.to_tensor(X_[y_ == label]) for label in (0, 1)]
+        weights = (None, None) if w_ is None else tuple(torch.as_tensor(w_[y_ == label]).double() for label in (0, 1))
+        return fit_and_optimality(fmap, *tensors, weights)
+
+    kept = w > 0  # rows of weight zero are dropped, as in fit
+    weighted, repeated = parts(X[kept], y[kept], w[kept]), parts(np.repeat(X, w, axis=0), np.repeat(y, w))
+    assert weighted["energy_distance"] == pytest.approx(repeated["energy_distance"], rel=1e-5)
+    # the asymmetry's probes are drawn per row, so a repeated row gets new ones: equal in expectation
+    assert weighted["asymmetry"] == pytest.approx(repeated["asymmetry"], rel=0.25)
+    expected = -(weighted["energy_distance"] + weighted["asymmetry"]) * flow.scale_
+    assert flow.score(X, y, sample_weight=w) == pytest.approx(expected, rel=1e-5)
     assert flow.score(X, y, sample_weight=w) != pytest.approx(flow.score(X, y), rel=1e-3)
     assert flow.score(X, y, sample_weight=np.full(len(X), 0.3)) == flow.score(X, y)
 
