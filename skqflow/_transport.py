@@ -631,6 +631,12 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         check_is_fitted(self)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
+    def _flow_and_rows(self, X):
+        """The fitted flow, its standardiser and the checked rows ``X`` standardised as a tensor."""
+        X = self._check_X(X)
+        fmap, scaler = torch_view(self)
+        return fmap, scaler, scaler.to_tensor(X)
+
     def _push(self, X, start, stop):
         X = self._check_X(X)
         fmap, scaler = torch_view(self)
@@ -716,9 +722,8 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         cost : float
             The W2² estimate of the learned transport (original units).
         """
-        X = self._check_X(X)
-        fmap, scaler = torch_view(self)
-        cost = float(fmap.kinetic(scaler.to_tensor(X)).double().mean()) * scaler.scale**2
+        fmap, scaler, Z = self._flow_and_rows(X)
+        cost = float(fmap.kinetic(Z).double().mean()) * scaler.scale**2
         return float(warn_non_finite(np.array([cost]), "transport_cost")[0])
 
     @with_torch_threads(_own_threads)
@@ -742,9 +747,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         -------
         gap : float
         """
-        X = self._check_X(X)
-        fmap, scaler = torch_view(self)
-        Z = scaler.to_tensor(X)
+        fmap, scaler, Z = self._flow_and_rows(X)
         return float(monge_gap(Z, fmap.push(Z))) * scaler.scale**2
 
     @with_torch_threads(_own_threads)
@@ -772,9 +775,8 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         -------
         share : float
         """
-        X = self._check_X(X)
-        fmap, scaler = torch_view(self)
-        return float(antisymmetric_share(fmap, scaler.to_tensor(X), 0.0, 1.0))
+        fmap, _, Z = self._flow_and_rows(X)
+        return float(antisymmetric_share(fmap, Z, 0.0, 1.0))
 
     @with_torch_threads(_own_threads)
     def score(self, X, y=None, sample_weight=None):
