@@ -736,7 +736,10 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         It is zero exactly when the map is cyclically monotone on these rows,
         as an optimal transport map is, and positive otherwise, whatever the
         target. Use held-out rows; the exact assignment costs the cube of the
-        number of rows (a second for about 2000).
+        number of rows (a second for about 2000). It only sees a non-optimal
+        map through short cycles of nearby rows: at d=8 it reads 0 on 1000
+        rows even for maps 20% off the optimal one, which
+        :meth:`map_asymmetry` tells apart.
 
         Parameters
         ----------

@@ -137,13 +137,15 @@ class FlowMap:
         curls, sizes = [], []
         with torch.no_grad():
             for zb in z.split(self.chunk):
-                curl, size = zb.new_zeros(len(zb)), zb.new_zeros(len(zb))
-                for _ in range(n_probes):
-                    a, b = (torch.randn(zb.shape, generator=gen, device=zb.device, dtype=zb.dtype) for _ in "ab")
-                    ja, jb = (torch.func.jvp(end, (zb,), (v,))[1] for v in (a, b))
-                    curl += ((a * jb).sum(1) - (b * ja).sum(1)).pow(2)
-                    size += ja.pow(2).sum(1) + jb.pow(2).sum(1)
-                curls.append(curl / n_probes)
-                sizes.append(size / n_probes)
+                # probes a_1, b_1, a_2, b_2, ... each (n, d); all pushed through one integration
+                probes = torch.stack([
+                    torch.randn(zb.shape, generator=gen, device=zb.device, dtype=zb.dtype)
+                    for _ in range(2 * n_probes)
+                ])
+                rows = zb.expand(len(probes), *zb.shape).reshape(-1, zb.shape[1])
+                images = torch.func.jvp(end, (rows,), (probes.reshape(-1, zb.shape[1]),))[1].reshape(probes.shape)
+                a, b, ja, jb = probes[0::2], probes[1::2], images[0::2], images[1::2]
+                curls.append(((a * jb).sum(2) - (b * ja).sum(2)).pow(2).mean(0))
+                sizes.append((ja.pow(2).sum(2) + jb.pow(2).sum(2)).mean(0))
         return torch.cat(curls), torch.cat(sizes)
 
