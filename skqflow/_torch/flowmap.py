@@ -148,4 +148,3 @@ class FlowMap:
                 curls.append(((a * jb).sum(2) - (b * ja).sum(2)).pow(2).mean(0))
                 sizes.append((ja.pow(2).sum(2) + jb.pow(2).sum(2)).mean(0))
         return torch.cat(curls), torch.cat(sizes)
-
