@@ -785,7 +785,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
     def score(self, X, y=None, sample_weight=None):
         """Minus a label-free error of the flow: misfit of the push-forwards plus non-optimality of the map.
 
-        ``-s * (D(T(X_P), X_Q) + D(T^{-1}(X_Q), X_P) + a(T, X_P) + a(T^{-1}, X_Q))``
+        ``-s * (D(T(X_P), X_Q) + D(T^{-1}(X_Q), X_P) + a(T, X_P)² + a(T^{-1}, X_Q)²)``
         in the flow's standardised coordinates (``s`` the fitted scale
         ``scale_``, so the score is in the units of ``X``), with ``D`` the
         energy distance and ``a`` the antisymmetric share of a map's Jacobian
@@ -796,7 +796,11 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         search prefers an accurate, optimal map, not only a good fit: the
         fit alone cannot tell an optimal map from a rotated one with the
         same push-forward (a flow of randomly paired rows,
-        ``init="linear"``), and rewards a map that ignores optimality.
+        ``init="linear"``), and rewards a map that ignores optimality. The
+        shares enter squared, as the energy distance grows as the square of
+        a small misfit; the shares themselves would let a smooth gradient
+        map that fits badly (``init="brenier"`` on a non-Gaussian pair)
+        outscore an accurate map.
         Higher is better; independent of ``gamma``; the energy distance
         has a sampling floor of order one over the number of rows, the
         shares none.
@@ -847,7 +851,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         zp, zq = scaler.to_tensor(X_p), scaler.to_tensor(X_q)
         wp, wq = _weight_tensor(w_p, zp), _weight_tensor(w_q, zq)
         terms = fit_and_optimality(fmap, zp, zq, (wp, wq))
-        error = (terms["energy_distance"] + terms["asymmetry"]) * scaler.scale
+        error = (terms["energy_distance"] + terms["asymmetry_squared"]) * scaler.scale
         return float(warn_non_finite(np.array([-error]), "score")[0])
 
     def __sklearn_tags__(self):

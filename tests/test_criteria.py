@@ -116,10 +116,10 @@ def test_score_prefers_the_optimal_map_to_a_rotation_with_the_same_push_forward(
     assert flows["identity"].map_asymmetry(X_t) < 1e-6
     assert flows["rotation"].map_asymmetry(X_t) == pytest.approx(np.sin(0.5), rel=0.05)
     # both push P onto Q (the energy distances sit at their sampling floor), so only the
-    # optimality part tells them apart: by the two shares, sin(0.5) each, in units of X
+    # optimality part tells them apart: by the two squared shares, sin(0.5)² each, in units of X
     gap = flows["identity"].score(X, y) - flows["rotation"].score(X, y)
     scale = flows["identity"].scale_
-    assert gap == pytest.approx(2 * np.sin(0.5) * scale, abs=0.05 * scale)
+    assert gap == pytest.approx(2 * np.sin(0.5) ** 2 * scale, abs=0.02 * scale)
 
 
 def test_score_is_minus_the_sum_of_its_parts_in_units_of_x(same_law_flows):
@@ -129,8 +129,8 @@ def test_score_is_minus_the_sum_of_its_parts_in_units_of_x(same_law_flows):
     flow = flows["rotation"]
     fmap, scaler = torch_view(flow)
     terms = fit_and_optimality(fmap, scaler.to_tensor(X_t), scaler.to_tensor(Y_t))
-    assert terms["energy_distance"] > 0 and terms["asymmetry"] > 0
-    expected = -(terms["energy_distance"] + terms["asymmetry"]) * flow.scale_
+    assert terms["energy_distance"] > 0 and terms["asymmetry_squared"] > 0
+    expected = -(terms["energy_distance"] + terms["asymmetry_squared"]) * flow.scale_
     assert flow.score(*stack(X_t, Y_t)) == pytest.approx(expected, rel=1e-6)
     # the same value, whatever the units of the data
     scaled = copy.deepcopy(flow)

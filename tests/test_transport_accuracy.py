@@ -126,3 +126,25 @@ def test_score_ranks_an_optimal_map_above_a_rotated_one_that_fits_as_well():
     assert fit["linear"] < 1.2 * fit["minibatch_ot"]  # ... which the fit alone does not see
     assert asym["linear"] > 2 * asym["minibatch_ot"]  # the asymmetry does
     assert scores["minibatch_ot"] > scores["linear"]
+
+
+def test_score_ranks_an_accurate_map_above_a_smooth_gradient_map_that_fits_worse():
+    # The other side of the trade: on a pair whose OT map is non-linear (P a Gaussian mixture,
+    # Q its push-forward by the gradient of a known convex function), init="brenier" learns a
+    # nearly exact gradient map (share near 0) that fits Q poorly and is twice as far from the OT
+    # map as the minibatch-OT flow. The score must follow the map error. With the shares entering
+    # the score unsquared (as a first version did), the gradient map's missing asymmetry
+    # outweighed its misfit and it scored higher.
+    from skqflow.datasets import make_convex_map_pair
+
+    pair = make_convex_map_pair(2, random_state=0)
+    X_p, X_q = pair.sample(4000, random_state=1)
+    X_t, Y_t = pair.sample(2000, random_state=99)
+    T_star = pair.ot_map(X_t)
+    X, y = stack(X_p, X_q)
+    flows = {init: OTFlowTransformer(init=init, random_state=0).fit(X, y) for init in ("minibatch_ot", "brenier")}
+    errors = {k: _relative_error(f.transform(X_t), T_star, X_t) for k, f in flows.items()}
+    scores = {k: f.score(*stack(X_t, Y_t)) for k, f in flows.items()}
+    assert errors["minibatch_ot"] < 0.7 * errors["brenier"]  # the truth
+    assert flows["brenier"].map_asymmetry(X_t) < flows["minibatch_ot"].map_asymmetry(X_t)  # the trap
+    assert scores["minibatch_ot"] > scores["brenier"]
