@@ -48,8 +48,8 @@ flow.fit(*stack(X_p, X_q))
 # ----------------
 # The energy distance between two samples is zero only when they come from
 # the same distribution. ``score`` adds two of them on new rows (P pushed
-# forward against Q, and Q pulled back against P) and the asymmetry of the
-# map's Jacobian both ways (zero for an optimal map), in units of the data,
+# forward against Q, and Q pulled back against P) and the squared asymmetry
+# of the map's Jacobian both ways (zero for an optimal map), in units of the data,
 # and changes the sign. The
 # distance between the untransported samples gives the scale. The transport
 # cost is set against the exact optimal transport between the two test
@@ -74,7 +74,7 @@ print(f"exact OT cost between the test samples (optimal assignment): {assignment
 print(f"energy distance D(X_p, X_q) before transport: {energy_distance(X_p_test, X_q_test):.4f}")
 print(f"energy distance D(T(X_p), X_q) after transport: {energy_distance(pushed, X_q_test):.4f}")
 print(f"asymmetry of the map's Jacobian (0 for an optimal map): {flow.map_asymmetry(X_p_test):.4f}")
-print(f"score (minus energy distances and asymmetries): {flow.score(*stack(X_p_test, X_q_test)):.4f}")
+print(f"score (minus energy distances and squared asymmetries): {flow.score(*stack(X_p_test, X_q_test)):.4f}")
 
 # %%
 # The flow at five times

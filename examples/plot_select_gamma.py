@@ -7,7 +7,7 @@ distributions during the refinement of the flow: too small and the paths
 keep the detours of the initial flow, too large and the flow stops short of
 the target. ``OTFlowTransformer.score`` measures, on held-out rows, the
 match of both push-forwards (energy distances) and how far the map is from
-optimal (the asymmetry of its Jacobian), and does not depend on ``gamma``,
+optimal (the squared asymmetry of its Jacobian), and does not depend on ``gamma``,
 so ``GridSearchCV`` can pick it. Domain labels (which sample a
 row comes from) are all it needs.
 
