@@ -131,8 +131,8 @@ def test_score_is_minus_the_sum_of_its_parts_in_units_of_x(same_law_flows):
     terms = fit_and_optimality(fmap, scaler.to_tensor(X_t), scaler.to_tensor(Y_t))
     assert terms["energy_distance"] > 0 and terms["asymmetry_squared"] > 0
     expected = -(terms["energy_distance"] + terms["asymmetry_squared"]) * flow.scale_
-    assert flow.score(*stack(X_t, Y_t)) == pytest.approx(expected, rel=1e-6)
+    assert flow.score(*stack(X_t, Y_t)) == pytest.approx(expected, rel=1e-5)  # float32 sums in another order
     # the same value, whatever the units of the data
     scaled = copy.deepcopy(flow)
     scaled.shift_, scaled.scale_ = flow.shift_ * 10, flow.scale_ * 10
-    assert scaled.score(*stack(10 * X_t, 10 * Y_t)) == pytest.approx(10 * flow.score(*stack(X_t, Y_t)), rel=1e-6)
+    assert scaled.score(*stack(10 * X_t, 10 * Y_t)) == pytest.approx(10 * flow.score(*stack(X_t, Y_t)), rel=1e-5)
