@@ -632,15 +632,14 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def _flow_and_rows(self, X):
-        """The fitted flow, its standardiser and the checked rows ``X`` standardised as a tensor."""
+        """The fitted flow, its standardiser, the checked rows ``X`` and those rows standardised as a tensor."""
         X = self._check_X(X)
         fmap, scaler = torch_view(self)
-        return fmap, scaler, scaler.to_tensor(X)
+        return fmap, scaler, X, scaler.to_tensor(X)
 
     def _push(self, X, start, stop):
-        X = self._check_X(X)
-        fmap, scaler = torch_view(self)
-        out = scaler.from_tensor(fmap.push(scaler.to_tensor(X), start, stop), X.dtype)
+        fmap, scaler, X, Z = self._flow_and_rows(X)
+        out = scaler.from_tensor(fmap.push(Z, start, stop), X.dtype)
         return warn_non_finite(out, "transform" if start == 0.0 else "inverse_transform")
 
     # ------------------------------------------------------------ public
@@ -699,11 +698,10 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
             as ``transform`` gives.
         """
         X_in = X
-        X = self._check_X(X)
+        fmap, scaler, X, Z = self._flow_and_rows(X)
         times = _check_times(t)
         start = check_time(start, "start")
-        fmap, scaler = torch_view(self)
-        out = scaler.from_tensor(fmap.states(scaler.to_tensor(X), np.atleast_1d(times), start), X.dtype)
+        out = scaler.from_tensor(fmap.states(Z, np.atleast_1d(times), start), X.dtype)
         out[np.atleast_1d(times) == start] = X  # T_s^s is the identity, exactly
         warn_non_finite(out, "interpolate")
         return _wrap_data_with_container("transform", out[0], X_in, self) if times.ndim == 0 else out
@@ -722,7 +720,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         cost : float
             The W2² estimate of the learned transport (original units).
         """
-        fmap, scaler, Z = self._flow_and_rows(X)
+        fmap, scaler, _, Z = self._flow_and_rows(X)
         cost = float(fmap.kinetic(Z).double().mean()) * scaler.scale**2
         return float(warn_non_finite(np.array([cost]), "transport_cost")[0])
 
@@ -750,7 +748,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         -------
         gap : float
         """
-        fmap, scaler, Z = self._flow_and_rows(X)
+        fmap, scaler, _, Z = self._flow_and_rows(X)
         return float(monge_gap(Z, fmap.push(Z))) * scaler.scale**2
 
     @with_torch_threads(_own_threads)
@@ -778,7 +776,7 @@ class OTFlowTransformer(TorchStateMixin, OneToOneFeatureMixin, TransformerMixin,
         -------
         share : float
         """
-        fmap, _, Z = self._flow_and_rows(X)
+        fmap, _, _, Z = self._flow_and_rows(X)
         return float(antisymmetric_share(fmap, Z, 0.0, 1.0))
 
     @with_torch_threads(_own_threads)
